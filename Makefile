@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rhv: Hyper-V guest drivers for Linux in Rust, and hvsim, the host simulator they are tested on.
+#
+#   make run       set up if needed, boot a guest on the simulator with our modules, show them
+#   make check     set up if needed, run every test (what CI runs)
+#   make modules   build the kernel modules (KDIR=/path for your own Rust-enabled kernel tree)
+#   make kunit     boot a guest that loads each module and runs its KUnit suites
+#   make e2e DRIVERS=c|rust [SCENARIO=name]   end-to-end scenarios on hvsim
+#   make setup     only the set-up (host packages, kernel, bindgen, patched QEMU)
+#   make clean     remove build products (the cache under ~/.cache/rhv stays)
+#
+# Kbuild (beside this file) lists the modules; this Makefile only drives the builds.
+
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+
+# KDIR from the command line wins over the one set-up found, and set-up is told about it.
+ifdef KDIR
+SETUP_ENV := KDIR=$(KDIR)
+endif
+-include $(BUILD)/setup.mk
+
+MODULES := rhv_vmbus rhv_utils
+
+.PHONY: all setup setup-modules modules clean check run kunit e2e
+
+all: modules
+
+setup:
+	$(SETUP_ENV) scripts/setup
+
+# Module builds need only the kernel and toolchain, not the patched QEMU.
+setup-modules:
+	@if [ ! -f $(BUILD)/setup.mk ] || { [ -n "$(KDIR)" ] && ! grep -qx 'KDIR := $(KDIR)' $(BUILD)/setup.mk; }; then \
+		$(SETUP_ENV) scripts/setup --no-qemu; fi
+
+modules: setup-modules
+	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) $(if $(KDIR),KDIR=$(KDIR)) build
+
+clean:
+	@if [ -f $(BUILD)/setup.mk ]; then $(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) clean; fi
+	rm -rf $(BUILD) target
+
+kunit: modules
+	scripts/kunit
+
+run: setup
+	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
+	scripts/demo
+
+e2e: setup
+	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
+	tests/e2e/run --drivers $(or $(DRIVERS),c) $(if $(SCENARIO),--only $(SCENARIO))
+
+check:
+	$(SETUP_ENV) scripts/check

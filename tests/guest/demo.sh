@@ -1,0 +1,19 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Guest side of `make run`: load our modules, show what they did, unload them.
+. /etc/rhv/common.sh
+set -e
+echo "=== guest: $(uname -sr), $(nproc) vCPUs"
+echo "=== loading rhv_vmbus and rhv_utils (their KUnit suites run on load)"
+load rhv_vmbus
+load rhv_utils
+echo "=== lsmod"
+lsmod
+echo "=== what the modules logged (rhv_utils calls rhv_vmbus's Rust API across the module boundary)"
+dmesg | grep -E 'rhv_(vmbus|utils)' | grep -v '^\s*$' | sed -E 's/^\[ *[0-9.]+\] //' | grep -vE 'KTAP|# |^ +ok|1\.\.' || true
+dmesg | grep -E '^\[ *[0-9.]+\] +(ok|not ok) [0-9]+ rhv_' | sed -E 's/^\[ *[0-9.]+\] +/KUnit suite: /' || true
+echo "=== unloading"
+unload rhv_utils
+unload rhv_vmbus
+lsmod
+echo "=== done; powering off"

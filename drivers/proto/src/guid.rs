@@ -9,6 +9,7 @@ use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
 #[repr(C)]
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct Guid {
+    /// The 16 bytes in wire order.
     pub bytes: [u8; 16],
 }
 const _: () = assert!(core::mem::size_of::<Guid>() == 16);

@@ -5,7 +5,8 @@
 //! find drivers by class.
 
 use crate::guid::Guid;
-use core::fmt;
+use kernel::fmt;
+use kernel::prelude::*;
 
 const PREFIX: &[u8] = b"vmbus:";
 const LEN: usize = PREFIX.len() + 32;

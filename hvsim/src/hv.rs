@@ -68,8 +68,12 @@ pub trait GuestToHost {
     ) -> HvStatus;
 
     /// HvSignalEvent on `connection_id` (flag number from the hypercall input).
-    fn signal_event(&mut self, host: &mut dyn HostToGuest, connection_id: u32, flag: u16)
-        -> HvStatus;
+    fn signal_event(
+        &mut self,
+        host: &mut dyn HostToGuest,
+        connection_id: u32,
+        flag: u16,
+    ) -> HvStatus;
 
     /// Called regularly (every few milliseconds) from the event loop, so devices can do
     /// timed work (heartbeats, timeouts) and poll their backends.

@@ -33,8 +33,15 @@ pub trait GuestMemory {
 }
 
 /// Checks that `gpa..gpa+len` lies inside `size` bytes and returns it as a `usize` range.
-pub fn check_range(size: u64, gpa: u64, len: usize) -> Result<core::ops::Range<usize>, MemoryError> {
-    let err = MemoryError { gpa, len: len as u64 };
+pub fn check_range(
+    size: u64,
+    gpa: u64,
+    len: usize,
+) -> Result<core::ops::Range<usize>, MemoryError> {
+    let err = MemoryError {
+        gpa,
+        len: len as u64,
+    };
     let end = gpa.checked_add(len as u64).ok_or(err.clone())?;
     if end > size {
         return Err(err);
@@ -52,7 +59,9 @@ pub struct VecMemory {
 
 impl VecMemory {
     pub fn new(size: usize) -> Self {
-        Self { bytes: std::sync::Mutex::new(vec![0; size]) }
+        Self {
+            bytes: std::sync::Mutex::new(vec![0; size]),
+        }
     }
 }
 
@@ -61,13 +70,19 @@ impl GuestMemory for VecMemory {
         self.bytes.lock().map(|b| b.len() as u64).unwrap_or(0)
     }
     fn read_at(&self, gpa: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
-        let bytes = self.bytes.lock().map_err(|_| MemoryError { gpa, len: buf.len() as u64 })?;
+        let bytes = self.bytes.lock().map_err(|_| MemoryError {
+            gpa,
+            len: buf.len() as u64,
+        })?;
         let r = check_range(bytes.len() as u64, gpa, buf.len())?;
         buf.copy_from_slice(&bytes[r]);
         Ok(())
     }
     fn write_at(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
-        let mut bytes = self.bytes.lock().map_err(|_| MemoryError { gpa, len: data.len() as u64 })?;
+        let mut bytes = self.bytes.lock().map_err(|_| MemoryError {
+            gpa,
+            len: data.len() as u64,
+        })?;
         let r = check_range(bytes.len() as u64, gpa, data.len())?;
         bytes[r].copy_from_slice(data);
         Ok(())

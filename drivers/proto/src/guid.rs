@@ -7,7 +7,9 @@ use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// A GUID in wire byte order: `data1` (u32), `data2`, `data3` (u16) little-endian, then 8
 /// bytes in order.
 #[repr(C)]
-#[derive(Clone, Copy, PartialEq, Eq, Default, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Default, Debug, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Guid {
     /// The 16 bytes in wire order.
     pub bytes: [u8; 16],

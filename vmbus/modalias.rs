@@ -4,7 +4,7 @@
 //! `MODALIAS` uevent variable and the `modalias` sysfs attribute, so `modprobe` and udev
 //! find drivers by class.
 
-use crate::guid::Guid;
+use crate::proto::guid::Guid;
 use kernel::fmt;
 use kernel::prelude::*;
 

@@ -8,11 +8,10 @@
 
 use kernel::prelude::*;
 
-#[path = "../drivers/proto/src/guid.rs"]
-pub mod guid;
 pub mod modalias;
+pub mod proto;
 
-pub use guid::Guid;
+pub use proto::guid::Guid;
 pub use modalias::ModAlias;
 
 module! {

@@ -7,3 +7,6 @@
 #![forbid(unsafe_code)]
 
 pub mod guid;
+pub mod ring;
+pub mod vmbus;
+pub mod vmbus_msg;

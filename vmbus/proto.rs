@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The wire formats shared with `hvsim`: the very files of `drivers/proto/src/`, compiled into
+//! this module so that guest and host cannot drift apart.
+
+#[path = "../drivers/proto/src/guid.rs"]
+pub mod guid;
+#[path = "../drivers/proto/src/ring.rs"]
+pub mod ring;
+#[path = "../drivers/proto/src/vmbus.rs"]
+pub mod vmbus;
+#[path = "../drivers/proto/src/vmbus_msg.rs"]
+pub mod vmbus_msg;

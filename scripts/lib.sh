@@ -19,8 +19,10 @@ RHV_HOST_PACKAGES=(
 	flex bison bc libelf-dev libssl-dev cpio xz-utils libclang-19-dev
 	# guest initramfs and the stock QEMU's firmware (SeaBIOS)
 	busybox-static qemu-system-x86
+	# end-to-end scenarios read hvsim's JSON
+	jq
 	# building the patched QEMU
-	libglib2.0-dev libpixman-1-dev ninja-build libfdt-dev zlib1g-dev python3-venv
+	libglib2.0-dev libpixman-1-dev ninja-build libfdt-dev zlib1g-dev python3-venv dpkg-dev pkg-config patch
 )
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -11,8 +11,8 @@ use kernel::prelude::*;
 pub mod modalias;
 pub mod proto;
 
-pub use proto::guid::Guid;
 pub use modalias::ModAlias;
+pub use proto::guid::Guid;
 
 module! {
     type: VmbusCore,

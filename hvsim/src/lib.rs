@@ -1,5 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 //! hvsim: a Hyper-V host simulator. See ../shared/docs/architecture.md and README.md.
 
+pub mod acpi;
+pub mod boot;
+pub mod control;
+pub mod ctl;
+pub mod guest_ram;
 pub mod hv;
 pub mod memory;
+pub mod platform;
+pub mod qemu;
+pub mod vmbus;

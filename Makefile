@@ -7,6 +7,7 @@
 #   make modules   build the kernel modules (KDIR=/path for your own Rust-enabled kernel tree)
 #   make kunit     boot a guest that loads each module and runs its KUnit suites
 #   make e2e DRIVERS=c|rust [SCENARIO=name]   end-to-end scenarios on hvsim
+#   make bench-boot   benchmark: time from QEMU start to ALLOFFERS_DELIVERED, C vs ours
 #   make setup     only the set-up (host packages, kernel, bindgen, patched QEMU)
 #   make clean     remove build products (the cache under ~/.cache/rhv stays)
 #
@@ -23,7 +24,7 @@ endif
 
 MODULES := rhv_vmbus rhv_utils
 
-.PHONY: all setup setup-modules modules clean check run kunit e2e
+.PHONY: all setup setup-modules modules clean check run kunit e2e bench-boot
 
 all: modules
 
@@ -52,6 +53,10 @@ run: setup
 e2e: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	tests/e2e/run --drivers $(or $(DRIVERS),c) $(if $(SCENARIO),--only $(SCENARIO))
+
+bench-boot: setup
+	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
+	bench/boot
 
 check:
 	$(SETUP_ENV) scripts/check

@@ -7,6 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod guid;
+pub mod negotiate;
+pub mod offer;
 pub mod ring;
+pub mod synic;
 pub mod vmbus;
 pub mod vmbus_msg;

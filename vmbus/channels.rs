@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The channels the host has offered and not rescinded, by relid, each with the bus device of
+//! a primary channel. The table refuses a second offer for a relid or for the instance of a
+//! live primary channel, which a confused or hostile host could send.
+
+use crate::bus::{BusDevice, DeviceInfo};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// An offered channel.
+pub(crate) struct OfferedChannel {
+    /// What sysfs shows, shared with the device.
+    pub(crate) info: Arc<DeviceInfo>,
+    /// The bus device (primary channels only), held for its `Drop`, which unregisters it.
+    pub(crate) _device: Option<BusDevice>,
+}
+
+impl OfferedChannel {
+    fn relid(&self) -> u32 {
+        self.info.offer().relid
+    }
+}
+
+/// Why an offer cannot be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Conflict {
+    /// The relid is in use.
+    Relid,
+    /// A primary channel with this instance GUID exists.
+    Instance,
+    /// The connection is going away.
+    Closed,
+}
+
+/// The offered channels.
+pub(crate) struct ChannelTable {
+    channels: KVec<OfferedChannel>,
+    closed: bool,
+}
+
+impl ChannelTable {
+    /// An empty, open table.
+    pub(crate) const fn new() -> Self {
+        Self {
+            channels: KVec::new(),
+            closed: false,
+        }
+    }
+
+    /// Checks whether `info` may be added.
+    pub(crate) fn check(&self, info: &DeviceInfo) -> Result<(), Conflict> {
+        if self.closed {
+            return Err(Conflict::Closed);
+        }
+        let offer = info.offer();
+        for c in self.channels.iter() {
+            let other = c.info.offer();
+            if other.relid == offer.relid {
+                return Err(Conflict::Relid);
+            }
+            if offer.sub_channel_index == 0
+                && other.sub_channel_index == 0
+                && other.instance == offer.instance
+            {
+                return Err(Conflict::Instance);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a channel that passed [`ChannelTable::check`].
+    pub(crate) fn insert(&mut self, channel: OfferedChannel) -> Result {
+        self.channels.push(channel, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Removes the channel `relid`.
+    pub(crate) fn remove(&mut self, relid: u32) -> Option<OfferedChannel> {
+        let i = self.channels.iter().position(|c| c.relid() == relid)?;
+        self.channels.remove(i).ok()
+    }
+
+    /// Refuses further offers and hands out every channel.
+    pub(crate) fn close(&mut self) -> KVec<OfferedChannel> {
+        self.closed = true;
+        core::mem::take(&mut self.channels)
+    }
+}
+
+#[kunit_tests(rhv_vmbus_channels)]
+mod tests {
+    use super::*;
+    use crate::proto::offer::parse_offer;
+    use crate::proto::vmbus::{MessageHeader, MessageType, OfferChannel};
+    use zerocopy::{FromZeros, IntoBytes};
+
+    fn channel(relid: u32, instance: u8, sub: u16) -> Result<OfferedChannel> {
+        let mut m = OfferChannel::new_zeroed();
+        m.header = MessageHeader::new(MessageType::OfferChannel);
+        m.offer.if_instance.bytes = [instance; 16];
+        m.offer.sub_channel_index = sub;
+        m.child_relid = relid;
+        let offer = parse_offer(m.as_bytes()).map_err(|_| EINVAL)?;
+        Ok(OfferedChannel {
+            info: Arc::new(DeviceInfo::new(offer), GFP_KERNEL)?,
+            _device: None,
+        })
+    }
+
+    #[test]
+    fn refuses_duplicates() -> Result {
+        let mut t = ChannelTable::new();
+        let a = channel(1, 0xaa, 0)?;
+        assert_eq!(t.check(&a.info), Ok(()));
+        t.insert(a)?;
+        assert_eq!(t.check(&channel(1, 0xbb, 0)?.info), Err(Conflict::Relid));
+        assert_eq!(t.check(&channel(2, 0xaa, 0)?.info), Err(Conflict::Instance));
+        // A sub-channel shares its primary's instance.
+        assert_eq!(t.check(&channel(2, 0xaa, 1)?.info), Ok(()));
+        Ok(())
+    }
+
+    #[test]
+    fn remove_and_close() -> Result {
+        let mut t = ChannelTable::new();
+        t.insert(channel(1, 1, 0)?)?;
+        t.insert(channel(2, 2, 0)?)?;
+        assert!(t.remove(3).is_none());
+        assert!(t.remove(1).is_some());
+        assert!(t.remove(1).is_none());
+        assert_eq!(t.close().len(), 1);
+        assert_eq!(t.check(&channel(5, 5, 0)?.info), Err(Conflict::Closed));
+        Ok(())
+    }
+}

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Hand-written declarations of the C functions the platform layer calls: the Hyper-V core
+//! built into the kernel (`arch/x86/hyperv/`, `drivers/hv/hv_common.c`, exported with
+//! `EXPORT_SYMBOL_GPL`) and this module's C shim (`vmbus/shim.c`, prototypes in `vmbus/shim.h`). Nothing outside
+//! `vmbus/platform/` and `vmbus/bus.rs` uses them.
+
+use kernel::bindings::kobj_uevent_env;
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+
+/// The shim's `struct rhv_vmbus_device` (a `struct device` on the vmbus bus plus our
+/// context), opaque to Rust.
+#[repr(C)]
+pub(crate) struct RhvVmbusDevice {
+    _opaque: [u8; 0],
+    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
+}
+
+unsafe extern "C" {
+    // The kernel's Hyper-V core.
+    pub(crate) fn hv_is_hyperv_initialized() -> bool;
+    pub(crate) fn hv_is_isolation_supported() -> bool;
+    pub(crate) fn hv_get_msr(reg: c_uint) -> u64;
+    pub(crate) fn hv_set_msr(reg: c_uint, value: u64);
+
+    // vmbus/shim.c: Hyper-V platform.
+    pub(crate) fn rhv_hv_post_message(
+        connection_id: u32,
+        message_type: u32,
+        payload: *const c_void,
+        size: u32,
+    ) -> u16;
+    pub(crate) fn rhv_hv_input_pages_ready() -> bool;
+    pub(crate) fn rhv_hv_vp_index(cpu: c_uint) -> u32;
+    pub(crate) fn rhv_hv_vtl() -> u8;
+    pub(crate) fn rhv_hv_use_auto_eoi() -> bool;
+    pub(crate) fn rhv_hv_callback_vector() -> u8;
+    pub(crate) fn rhv_cpu_to_node(cpu: c_uint) -> c_int;
+
+    // vmbus/shim.c: pages shared with the host.
+    pub(crate) fn rhv_page_alloc() -> *mut c_void;
+    pub(crate) fn rhv_page_free(page: *mut c_void);
+    pub(crate) fn rhv_virt_to_phys(addr: *const c_void) -> u64;
+
+    // vmbus/shim.c: hooks, each with one context pointer.
+    pub(crate) fn rhv_isr_install(ctx: *mut c_void);
+    pub(crate) fn rhv_isr_remove();
+    pub(crate) fn rhv_cpuhp_setup(ctx: *mut c_void) -> c_int;
+    pub(crate) fn rhv_cpuhp_remove(state: c_int);
+    pub(crate) fn rhv_reboot_notifier_register(ctx: *mut c_void) -> c_int;
+    pub(crate) fn rhv_reboot_notifier_unregister();
+    pub(crate) fn rhv_ratelimit() -> bool;
+
+    // vmbus/shim.c: the vmbus bus.
+    pub(crate) fn rhv_bus_register() -> c_int;
+    pub(crate) fn rhv_bus_unregister();
+    pub(crate) fn rhv_device_register(
+        ctx: *mut c_void,
+        name: *const c_char,
+        out: *mut *mut RhvVmbusDevice,
+        ctx_taken: *mut bool,
+    ) -> c_int;
+    pub(crate) fn rhv_device_unregister(dev: *mut RhvVmbusDevice);
+}
+
+/// Used by `bus.rs` for the uevent callback's argument type.
+pub(crate) type UeventEnv = kobj_uevent_env;

@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The Hyper-V platform under the VMBus core: hypercalls, the per-CPU SynIC, pages shared with
+//! the host and the kernel hooks (interrupt, CPU hotplug, reboot). This is the only place
+//! besides `bus.rs` that calls C; everything above it is safe Rust.
+
+mod bindings;
+pub(crate) mod hooks;
+pub(crate) mod hypercall;
+pub(crate) mod page;
+pub(crate) mod synic;
+
+pub(crate) use bindings::{
+    rhv_bus_register, rhv_bus_unregister, rhv_device_register, rhv_device_unregister,
+    RhvVmbusDevice, UeventEnv,
+};
+
+/// NUMA node of `cpu`.
+pub(crate) fn cpu_node(cpu: u32) -> i32 {
+    // SAFETY: `cpu_to_node` accepts any possible CPU number; callers pass CPU 0 or an online
+    // CPU.
+    unsafe { bindings::rhv_cpu_to_node(cpu) }
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A 4 KiB page of guest memory that the host reads or writes too: SynIC message and event
+//! flags pages, monitor pages, the legacy interrupt page. The host may change it at any time,
+//! so it is never exposed as a reference: only volatile copies and atomic accesses.
+
+use super::bindings;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+use kernel::sync::atomic::Atomic;
+
+/// Hyper-V page size; the kernel's page is at least this big.
+pub(crate) const HV_PAGE_SIZE: usize = 4096;
+
+/// A zeroed page shared with the host.
+///
+/// # Invariants
+///
+/// `ptr` points to a page of at least [`HV_PAGE_SIZE`] bytes from `rhv_page_alloc()`, owned by
+/// this value until it is dropped, and only accessed through volatile or atomic operations.
+pub(crate) struct SharedPage {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: the page is plain memory; every access is volatile or atomic, so it may be used and
+// dropped from any thread.
+unsafe impl Send for SharedPage {}
+// SAFETY: as above: concurrent accesses are volatile or atomic, never through references.
+unsafe impl Sync for SharedPage {}
+
+impl SharedPage {
+    /// Allocates a zeroed page.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: `rhv_page_alloc` has no preconditions; it returns null on failure.
+        let raw = unsafe { bindings::rhv_page_alloc() };
+        let ptr = NonNull::new(raw.cast::<u8>()).ok_or(ENOMEM)?;
+        // INVARIANT: a fresh page from `rhv_page_alloc`.
+        Ok(Self { ptr })
+    }
+
+    /// Guest physical address of the page, as the host is told it.
+    pub(crate) fn gpa(&self) -> u64 {
+        // SAFETY: `ptr` is a directly mapped kernel page (type invariant).
+        unsafe { bindings::rhv_virt_to_phys(self.ptr.as_ptr().cast()) }
+    }
+
+    /// A pointer to the `T` at `offset`, checked to be in the page and aligned.
+    fn at<T>(&self, offset: usize) -> *mut T {
+        let end = offset + core::mem::size_of::<T>();
+        // PANIC: callers pass constant offsets inside the page; a violation is a bug here.
+        assert!(end <= HV_PAGE_SIZE && offset % core::mem::align_of::<T>() == 0);
+        // SAFETY: `offset` is inside the page (checked above).
+        unsafe { self.ptr.as_ptr().add(offset).cast::<T>() }
+    }
+
+    /// Volatile read of the byte at `offset`.
+    pub(crate) fn read_u8(&self, offset: usize) -> u8 {
+        // SAFETY: in-bounds pointer into the owned page; the host may write concurrently,
+        // which a volatile read tolerates.
+        unsafe { self.at::<u8>(offset).read_volatile() }
+    }
+
+    /// Volatile read of the u64 at `offset`.
+    pub(crate) fn read_u64(&self, offset: usize) -> u64 {
+        // SAFETY: in-bounds, aligned pointer into the owned page; volatile as above.
+        unsafe { self.at::<u64>(offset).read_volatile() }
+    }
+
+    /// The u32 at `offset` as an atomic.
+    pub(crate) fn atomic_u32(&self, offset: usize) -> &Atomic<u32> {
+        // SAFETY: in-bounds, aligned pointer into the page that lives as long as `self`; every
+        // guest access to it is atomic, and the host's are those of another CPU.
+        unsafe { Atomic::from_ptr(self.at::<u32>(offset)) }
+    }
+
+    /// The u64 at `offset` as an atomic.
+    pub(crate) fn atomic_u64(&self, offset: usize) -> &Atomic<u64> {
+        // SAFETY: as for `atomic_u32`.
+        unsafe { Atomic::from_ptr(self.at::<u64>(offset)) }
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        // SAFETY: the page came from `rhv_page_alloc` and is freed once (type invariant).
+        unsafe { bindings::rhv_page_free(self.ptr.as_ptr().cast()) };
+    }
+}

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The C side of rhv_vmbus's platform layer: what Rust cannot reach directly because the kernel
+ * provides it as an inline function, a macro, a static call or a structure with function
+ * pointers. Each function here does one such thing and calls back into Rust (the rhv_vmbus_*
+ * functions defined in vmbus/platform/ and vmbus/bus.rs) with the opaque context it was given.
+ * Prototypes: shim.h; declarations for Rust: vmbus/platform/bindings.rs.
+ */
+#include <linux/cpuhotplug.h>
+#include <linux/device.h>
+#include <linux/gfp.h>
+#include <linux/io.h>
+#include <linux/ratelimit.h>
+#include <linux/rcupdate.h>
+#include <linux/reboot.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/topology.h>
+#include <asm/irq_vectors.h>
+#include <asm/mshyperv.h>
+#include <hyperv/hvgdk_mini.h>
+
+#include "shim.h"
+
+/* Rust drifts from the kernel's numbers only with a build failure. */
+static_assert(HV_MSR_SCONTROL == 0x40000080);
+static_assert(HV_MSR_SIEFP == 0x40000082);
+static_assert(HV_MSR_SIMP == 0x40000083);
+static_assert(HV_MSR_EOM == 0x40000084);
+static_assert(HV_MSR_SINT0 == 0x40000090);
+static_assert(HV_MESSAGE_PAYLOAD_BYTE_COUNT == 240);
+
+/* ---- Hyper-V platform ---- */
+
+/* HvPostMessage input (TLFS "HvPostMessage"); the kernel keeps its copy private. */
+struct rhv_post_message_input {
+	u32 connection_id;
+	u32 reserved;
+	u32 message_type;
+	u32 payload_size;
+	u8 payload[HV_MESSAGE_PAYLOAD_BYTE_COUNT];
+} __packed;
+
+/* Posts one message through this CPU's hypercall input page; returns the HV status. */
+u16 rhv_hv_post_message(u32 connection_id, u32 message_type, const void *payload, u32 size)
+{
+	struct rhv_post_message_input *input;
+	unsigned long flags;
+	u64 status;
+
+	if (size > HV_MESSAGE_PAYLOAD_BYTE_COUNT)
+		return HV_STATUS_INVALID_PARAMETER;
+
+	local_irq_save(flags);
+	input = *this_cpu_ptr(hyperv_pcpu_input_arg);
+	if (!input) {
+		local_irq_restore(flags);
+		return HV_STATUS_INVALID_PARAMETER;
+	}
+	input->connection_id = connection_id;
+	input->reserved = 0;
+	input->message_type = message_type;
+	input->payload_size = size;
+	memcpy(input->payload, payload, size);
+	status = hv_do_hypercall(HVCALL_POST_MESSAGE | (hv_nested ? HV_HYPERCALL_NESTED : 0),
+				 input, NULL);
+	local_irq_restore(flags);
+	return hv_result(status);
+}
+
+bool rhv_hv_input_pages_ready(void)
+{
+	return hyperv_pcpu_input_arg != NULL;
+}
+
+u32 rhv_hv_vp_index(unsigned int cpu)
+{
+	return hv_cpu_number_to_vp_number(cpu);
+}
+
+u8 rhv_hv_vtl(void)
+{
+	return ms_hyperv.vtl;
+}
+
+bool rhv_hv_use_auto_eoi(void)
+{
+	return hv_recommend_using_aeoi();
+}
+
+u8 rhv_hv_callback_vector(void)
+{
+	return HYPERVISOR_CALLBACK_VECTOR;
+}
+
+int rhv_cpu_to_node(unsigned int cpu)
+{
+	return cpu_to_node(cpu);
+}
+
+/* ---- pages shared with the host ---- */
+
+void *rhv_page_alloc(void)
+{
+	return (void *)get_zeroed_page(GFP_KERNEL);
+}
+
+void rhv_page_free(void *page)
+{
+	free_page((unsigned long)page);
+}
+
+u64 rhv_virt_to_phys(const void *addr)
+{
+	return virt_to_phys((void *)addr);
+}
+
+/* ---- interrupt, CPU hotplug and reboot hooks: one context each ---- */
+
+static void *rhv_isr_ctx;
+
+static void rhv_isr_trampoline(void)
+{
+	rhv_vmbus_isr(READ_ONCE(rhv_isr_ctx));
+}
+
+void rhv_isr_install(void *ctx)
+{
+	WRITE_ONCE(rhv_isr_ctx, ctx);
+	hv_setup_vmbus_handler(rhv_isr_trampoline);
+}
+
+/* After this returns no CPU runs the handler any more. */
+void rhv_isr_remove(void)
+{
+	hv_remove_vmbus_handler();
+	/* The handler runs with interrupts off: an RCU grace period waits for it. */
+	synchronize_rcu();
+	WRITE_ONCE(rhv_isr_ctx, NULL);
+}
+
+static void *rhv_cpuhp_ctx;
+
+static int rhv_cpu_online(unsigned int cpu)
+{
+	return rhv_vmbus_cpu_online(rhv_cpuhp_ctx, cpu);
+}
+
+static int rhv_cpu_offline(unsigned int cpu)
+{
+	return rhv_vmbus_cpu_offline(rhv_cpuhp_ctx, cpu);
+}
+
+/* Runs the online callback on every online CPU; returns the dynamic state or an error. */
+int rhv_cpuhp_setup(void *ctx)
+{
+	rhv_cpuhp_ctx = ctx;
+	return cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "rhv_vmbus:online", rhv_cpu_online,
+				 rhv_cpu_offline);
+}
+
+/* Runs the offline callback on every online CPU. */
+void rhv_cpuhp_remove(int state)
+{
+	cpuhp_remove_state(state);
+	rhv_cpuhp_ctx = NULL;
+}
+
+static void *rhv_reboot_ctx;
+
+static int rhv_reboot_trampoline(struct notifier_block *nb, unsigned long code, void *unused)
+{
+	rhv_vmbus_reboot(rhv_reboot_ctx, code == SYS_RESTART);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block rhv_reboot_nb = {
+	.notifier_call = rhv_reboot_trampoline,
+};
+
+int rhv_reboot_notifier_register(void *ctx)
+{
+	rhv_reboot_ctx = ctx;
+	return register_reboot_notifier(&rhv_reboot_nb);
+}
+
+void rhv_reboot_notifier_unregister(void)
+{
+	unregister_reboot_notifier(&rhv_reboot_nb);
+	rhv_reboot_ctx = NULL;
+}
+
+/* One limit for all complaints about what the host sends. */
+static DEFINE_RATELIMIT_STATE(rhv_host_complaints, 5 * HZ, 10);
+
+bool rhv_ratelimit(void)
+{
+	return __ratelimit(&rhv_host_complaints);
+}
+
+/* ---- the vmbus bus ---- */
+
+struct rhv_vmbus_device {
+	struct device dev;
+	void *ctx;
+};
+
+static const void *rhv_dev_ctx(const struct device *dev)
+{
+	return container_of(dev, struct rhv_vmbus_device, dev)->ctx;
+}
+
+/* Attribute numbers shared with vmbus/bus.rs (enum Attribute). */
+enum {
+	RHV_ATTR_ID,
+	RHV_ATTR_STATE,
+	RHV_ATTR_MONITOR_ID,
+	RHV_ATTR_CLASS_ID,
+	RHV_ATTR_DEVICE_ID,
+	RHV_ATTR_MODALIAS,
+	RHV_ATTR_NUMA_NODE,
+	RHV_ATTR_VENDOR,
+	RHV_ATTR_DEVICE,
+};
+
+#define RHV_DEVICE_ATTR(_name, _nr)                                                        \
+	static ssize_t _name##_show(struct device *dev, struct device_attribute *attr,      \
+				    char *buf)                                             \
+	{                                                                                  \
+		return rhv_vmbus_dev_show(rhv_dev_ctx(dev), _nr, buf);                     \
+	}                                                                                  \
+	static DEVICE_ATTR_RO(_name)
+
+RHV_DEVICE_ATTR(id, RHV_ATTR_ID);
+RHV_DEVICE_ATTR(state, RHV_ATTR_STATE);
+RHV_DEVICE_ATTR(monitor_id, RHV_ATTR_MONITOR_ID);
+RHV_DEVICE_ATTR(class_id, RHV_ATTR_CLASS_ID);
+RHV_DEVICE_ATTR(device_id, RHV_ATTR_DEVICE_ID);
+RHV_DEVICE_ATTR(modalias, RHV_ATTR_MODALIAS);
+#ifdef CONFIG_NUMA
+RHV_DEVICE_ATTR(numa_node, RHV_ATTR_NUMA_NODE);
+#endif
+RHV_DEVICE_ATTR(vendor, RHV_ATTR_VENDOR);
+RHV_DEVICE_ATTR(device, RHV_ATTR_DEVICE);
+
+static struct attribute *rhv_dev_attrs[] = {
+	&dev_attr_id.attr,
+	&dev_attr_state.attr,
+	&dev_attr_monitor_id.attr,
+	&dev_attr_class_id.attr,
+	&dev_attr_device_id.attr,
+	&dev_attr_modalias.attr,
+#ifdef CONFIG_NUMA
+	&dev_attr_numa_node.attr,
+#endif
+	&dev_attr_vendor.attr,
+	&dev_attr_device.attr,
+	NULL,
+};
+
+static umode_t rhv_dev_attr_is_visible(struct kobject *kobj, struct attribute *attr, int idx)
+{
+	const void *ctx = rhv_dev_ctx(kobj_to_dev(kobj));
+
+	if (attr == &dev_attr_monitor_id.attr &&
+	    !rhv_vmbus_dev_visible(ctx, RHV_ATTR_MONITOR_ID))
+		return 0;
+	return attr->mode;
+}
+
+static const struct attribute_group rhv_dev_group = {
+	.attrs = rhv_dev_attrs,
+	.is_visible = rhv_dev_attr_is_visible,
+};
+__ATTRIBUTE_GROUPS(rhv_dev);
+
+static int rhv_bus_uevent(const struct device *dev, struct kobj_uevent_env *env)
+{
+	return rhv_vmbus_dev_uevent(rhv_dev_ctx(dev), env);
+}
+
+/* No drivers bind yet: the driver API comes with channels. */
+static int rhv_bus_match(struct device *dev, const struct device_driver *drv)
+{
+	return 0;
+}
+
+static const struct bus_type rhv_vmbus_bus = {
+	.name = "vmbus",
+	.match = rhv_bus_match,
+	.uevent = rhv_bus_uevent,
+	.dev_groups = rhv_dev_groups,
+};
+
+int rhv_bus_register(void)
+{
+	return bus_register(&rhv_vmbus_bus);
+}
+
+void rhv_bus_unregister(void)
+{
+	bus_unregister(&rhv_vmbus_bus);
+}
+
+static void rhv_device_release(struct device *dev)
+{
+	struct rhv_vmbus_device *d = container_of(dev, struct rhv_vmbus_device, dev);
+
+	rhv_vmbus_dev_release(d->ctx);
+	kfree(d);
+}
+
+/*
+ * Registers a device named @name on the bus and stores it in *@out. From the moment
+ * *@ctx_taken is true the device owns @ctx and hands it to rhv_vmbus_dev_release() when its
+ * last reference goes, also when registration fails; if the allocation fails, @ctx stays
+ * the caller's.
+ */
+int rhv_device_register(void *ctx, const char *name, struct rhv_vmbus_device **out,
+			bool *ctx_taken)
+{
+	struct rhv_vmbus_device *d;
+	int ret;
+
+	*ctx_taken = false;
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d)
+		return -ENOMEM;
+	d->ctx = ctx;
+	d->dev.bus = &rhv_vmbus_bus;
+	d->dev.release = rhv_device_release;
+	device_initialize(&d->dev);
+	*ctx_taken = true;
+	ret = dev_set_name(&d->dev, "%s", name);
+	if (!ret)
+		ret = device_add(&d->dev);
+	if (ret) {
+		put_device(&d->dev);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
+
+void rhv_device_unregister(struct rhv_vmbus_device *d)
+{
+	device_unregister(&d->dev);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The interface between rhv_vmbus's C shim (shim.c) and its Rust code: functions the shim
+ * provides to Rust (declared for Rust in platform/bindings.rs) and the Rust callbacks it calls.
+ */
+#ifndef RHV_VMBUS_SHIM_H
+#define RHV_VMBUS_SHIM_H
+
+#include <linux/device.h>
+#include <linux/types.h>
+
+/* Provided by shim.c. */
+u16 rhv_hv_post_message(u32 connection_id, u32 message_type, const void *payload, u32 size);
+bool rhv_hv_input_pages_ready(void);
+u32 rhv_hv_vp_index(unsigned int cpu);
+u8 rhv_hv_vtl(void);
+bool rhv_hv_use_auto_eoi(void);
+u8 rhv_hv_callback_vector(void);
+int rhv_cpu_to_node(unsigned int cpu);
+void *rhv_page_alloc(void);
+void rhv_page_free(void *page);
+u64 rhv_virt_to_phys(const void *addr);
+void rhv_isr_install(void *ctx);
+void rhv_isr_remove(void);
+int rhv_cpuhp_setup(void *ctx);
+void rhv_cpuhp_remove(int state);
+int rhv_reboot_notifier_register(void *ctx);
+void rhv_reboot_notifier_unregister(void);
+bool rhv_ratelimit(void);
+
+struct rhv_vmbus_device;
+int rhv_bus_register(void);
+void rhv_bus_unregister(void);
+int rhv_device_register(void *ctx, const char *name, struct rhv_vmbus_device **out,
+			bool *ctx_taken);
+void rhv_device_unregister(struct rhv_vmbus_device *d);
+
+/* Implemented in Rust (platform/hooks.rs, bus.rs). */
+int rhv_vmbus_cpu_online(void *ctx, unsigned int cpu);
+int rhv_vmbus_cpu_offline(void *ctx, unsigned int cpu);
+void rhv_vmbus_isr(void *ctx);
+void rhv_vmbus_reboot(void *ctx, bool restart);
+ssize_t rhv_vmbus_dev_show(const void *ctx, unsigned int attr, char *buf);
+bool rhv_vmbus_dev_visible(const void *ctx, unsigned int attr);
+int rhv_vmbus_dev_uevent(const void *ctx, struct kobj_uevent_env *env);
+void rhv_vmbus_dev_release(void *ctx);
+
+#endif

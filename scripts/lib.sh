@@ -19,8 +19,13 @@ RHV_HOST_PACKAGES=(
 	flex bison bc libelf-dev libssl-dev cpio xz-utils libclang-19-dev
 	# guest initramfs and the stock QEMU's firmware (SeaBIOS)
 	busybox-static qemu-system-x86
-	# end-to-end scenarios read hvsim's JSON
-	jq
+	# end-to-end scenarios read hvsim's JSON; the KVP scenario runs Debian's hv_kvp_daemon in
+	# the guest
+	jq hyperv-daemons
+	# the network scenarios: iperf3 on both ends, ethtool in the guest
+	iperf3 ethtool
+	# the storage scenarios: mkfs.ext4 in the guest (busybox has none)
+	e2fsprogs
 	# building the patched QEMU
 	libglib2.0-dev libpixman-1-dev ninja-build libfdt-dev zlib1g-dev python3-venv dpkg-dev pkg-config patch
 )

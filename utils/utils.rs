@@ -1,105 +1,340 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `rhv_utils`: the integration-component drivers (heartbeat, shutdown, timesync, KVP).
 //!
-//! For now a skeleton that uses the VMBus core's Rust API across the module boundary: it asks
-//! `rhv_vmbus` for the module aliases of the classes it will drive.
+//! A driver on the `vmbus` bus of `rhv_vmbus`, using its Rust API across the module boundary:
+//! it binds to the four integration-component classes (its id table also gives the module its
+//! `vmbus:<hex>` aliases) and opens each device's channel. Heartbeat, shutdown and timesync
+//! packets go through the IC framework (framework.rs) to their service (heartbeat.rs,
+//! shutdown.rs, timesync.rs) and are answered; timesync also registers the "hyperv" PTP
+//! clock. KVP packets are only logged so far.
 
+use kernel::cpu::CpuId;
 use kernel::prelude::*;
-use vmbus::{Guid, ModAlias};
+use kernel::sync::atomic::{ordering, Atomic};
+use vmbus::{Device, DeviceId, Guid, OpenChannel, OpenParams, Packet, PacketHandler, PacketType};
 
-module! {
-    type: IntegrationComponents,
+#[path = "../drivers/proto/src/ic.rs"]
+pub mod ic;
+#[path = "../drivers/proto/src/ic_msg.rs"]
+pub mod ic_msg;
+
+mod framework;
+mod heartbeat;
+mod shutdown;
+mod system;
+mod tests;
+mod timesync;
+
+use framework::{Dropped, Exchange, Service, Verdict};
+use ic::IcVersion;
+
+/// The integration components this module drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IcKind {
+    Heartbeat,
+    Shutdown,
+    Timesync,
+    Kvp,
+}
+
+impl IcKind {
+    fn name(self) -> &'static str {
+        match self {
+            IcKind::Heartbeat => "heartbeat",
+            IcKind::Shutdown => "shutdown",
+            IcKind::Timesync => "timesync",
+            IcKind::Kvp => "kvp",
+        }
+    }
+}
+
+const HEARTBEAT: Guid = Guid::from_fields(
+    0x57164f39,
+    0x9115,
+    0x4e78,
+    [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d],
+);
+const SHUTDOWN: Guid = Guid::from_fields(
+    0x0e0b6031,
+    0x5213,
+    0x4934,
+    [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb],
+);
+const TIMESYNC: Guid = Guid::from_fields(
+    0x9527e630,
+    0xd0ae,
+    0x497b,
+    [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
+);
+const KVP: Guid = Guid::from_fields(
+    0xa9a0f4e7,
+    0x5a45,
+    0x4d96,
+    [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
+);
+
+vmbus::vmbus_device_table!(
+    IC_TABLE,
+    IcKind,
+    [
+        (DeviceId::new(HEARTBEAT), IcKind::Heartbeat),
+        (DeviceId::new(SHUTDOWN), IcKind::Shutdown),
+        (DeviceId::new(TIMESYNC), IcKind::Timesync),
+        (DeviceId::new(KVP), IcKind::Kvp),
+    ]
+);
+
+/// Ring sizes of the C driver's `hv_utils` (three pages of data each way).
+const RING_SIZE: usize = 3 * 4096;
+/// KVP packets logged per channel; the rest are only counted.
+const LOGGED_PACKETS: u32 = 8;
+
+impl IcKind {
+    /// The framework's view of the service, for the ones this module answers.
+    fn service(self) -> Option<&'static Service> {
+        match self {
+            IcKind::Heartbeat => Some(&heartbeat::SERVICE),
+            IcKind::Shutdown => Some(&shutdown::SERVICE),
+            IcKind::Timesync => Some(&timesync::SERVICE),
+            IcKind::Kvp => None,
+        }
+    }
+}
+
+/// What the guest does once the answer is sent.
+enum FollowUp {
+    None,
+    Shutdown(shutdown::Request),
+    Time(timesync::Sample),
+}
+
+/// Receives an IC channel's packets (softirq context) and answers them.
+struct IcChannel {
+    kind: IcKind,
+    /// The negotiated service version (`major << 16 | minor`); zero before negotiation.
+    version: Atomic<u32>,
+    packets: Atomic<u32>,
+}
+
+impl IcChannel {
+    fn version(&self) -> Option<IcVersion> {
+        match self.version.load(ordering::Relaxed) {
+            0 => None,
+            // CAST: the halves of the stored `major << 16 | minor`.
+            v => Some(IcVersion::new((v >> 16) as u16, v as u16)),
+        }
+    }
+
+    fn log_packet(&self, channel: &vmbus::Channel, packet: &Packet<'_>) {
+        let n = self.packets.fetch_add(1, ordering::Relaxed);
+        if n < LOGGED_PACKETS {
+            pr_info!(
+                "{}: packet {} on relid {}: type {}, {} bytes, trans id {:#x}, on CPU {}\n",
+                self.kind.name(),
+                n + 1,
+                channel.relid(),
+                packet.packet_type,
+                packet.payload.len(),
+                packet.trans_id,
+                CpuId::current().as_u32()
+            );
+        }
+    }
+
+    /// Answers `packet` through the framework and `service`; returns what to do next.
+    fn answer(
+        &self,
+        channel: &vmbus::Channel,
+        packet: &Packet<'_>,
+        service: &Service,
+    ) -> Result<FollowUp> {
+        let len = packet.payload.len();
+        if len > framework::MAX_PACKET {
+            complain(service, "packet too long", len);
+            return Ok(FollowUp::None);
+        }
+        let mut buf = KVec::new();
+        buf.extend_from_slice(packet.payload, GFP_ATOMIC)?;
+        buf.resize(framework::answer_capacity(len), 0, GFP_ATOMIC)?;
+        let mut follow_up = FollowUp::None;
+        let kind = self.kind;
+        let result = framework::answer(&mut buf, len, service, self.version(), |version, body| {
+            on_message(kind, version, body, &mut follow_up)
+        });
+        let (answer_len, exchange) = match result {
+            Ok(answered) => answered,
+            Err(dropped) => {
+                match dropped {
+                    Dropped::Short(got) => {
+                        complain(service, "packet shorter than the headers", got)
+                    }
+                    Dropped::TooLong(got) => complain(service, "packet too long", got),
+                    Dropped::NoRoom => complain(service, "no room for the answer", len),
+                    Dropped::ShortBody { got, .. } => {
+                        complain(service, "message body too short", got)
+                    }
+                }
+                return Ok(FollowUp::None);
+            }
+        };
+        match exchange {
+            Exchange::Negotiated {
+                framework,
+                service: v,
+            } => {
+                self.version.store(v.to_u32(), ordering::Relaxed);
+                pr_info!(
+                    "{}: IC framework {}.{}, service version {}.{}\n",
+                    service.name,
+                    { framework.major },
+                    { framework.minor },
+                    { v.major },
+                    { v.minor }
+                );
+            }
+            Exchange::NoCommonVersion => complain(service, "no common version offered", len),
+            Exchange::BadNegotiate(_) => complain(service, "malformed NEGOTIATE", len),
+            Exchange::Unexpected(t) => complain(service, "unexpected message type", usize::from(t)),
+            Exchange::Answered { .. } => {}
+        }
+        channel.send(&buf[..answer_len], packet.trans_id, false)?;
+        Ok(follow_up)
+    }
+}
+
+/// Hands a message of the service's type to the service of `kind`; what the guest must do
+/// after answering goes to `follow_up`.
+fn on_message(
+    kind: IcKind,
+    version: IcVersion,
+    body: &mut [u8],
+    follow_up: &mut FollowUp,
+) -> Verdict {
+    match kind {
+        IcKind::Heartbeat => heartbeat::on_message(body),
+        IcKind::Shutdown => match shutdown::parse_request(body) {
+            Ok(request) => {
+                *follow_up = FollowUp::Shutdown(request);
+                request.verdict()
+            }
+            Err(verdict) => verdict,
+        },
+        IcKind::Timesync => match timesync::parse_sample(version, body) {
+            Ok(sample) => {
+                *follow_up = FollowUp::Time(sample);
+                Verdict::Done
+            }
+            Err(verdict) => verdict,
+        },
+        // Not answered through the framework (no `Service`).
+        IcKind::Kvp => Verdict::Failed,
+    }
+}
+
+/// A rate-limited complaint about what the host sent.
+fn complain(service: &Service, what: &str, value: usize) {
+    if system::ratelimit() {
+        pr_warn!("{}: {} ({})\n", service.name, what, value);
+    }
+}
+
+impl PacketHandler for IcChannel {
+    fn on_packet(&self, channel: &vmbus::Channel, packet: &Packet<'_>) {
+        let Some(service) = self.kind.service() else {
+            self.log_packet(channel, packet);
+            return;
+        };
+        if packet.packet_type != PacketType::DataInband as u16 {
+            complain(
+                service,
+                "packet of unexpected VMBus type",
+                usize::from(packet.packet_type),
+            );
+            return;
+        }
+        match self.answer(channel, packet, service) {
+            Ok(FollowUp::None) => {}
+            Ok(FollowUp::Shutdown(request)) => act_on_shutdown(request),
+            Ok(FollowUp::Time(sample)) => timesync::on_sample(&sample),
+            Err(e) => {
+                if system::ratelimit() {
+                    pr_warn!("{}: answering failed: {:?}\n", service.name, e);
+                }
+            }
+        }
+    }
+}
+
+/// Carries out an agreed shutdown request, after the answer went out (as Linux does).
+fn act_on_shutdown(request: shutdown::Request) {
+    match request {
+        shutdown::Request::PowerOff => {
+            pr_info!("shutdown: the host asked for a power-off; shutting down\n");
+            system::orderly_poweroff();
+        }
+        shutdown::Request::Reboot => {
+            pr_info!("shutdown: the host asked for a restart; rebooting\n");
+            system::orderly_reboot();
+        }
+        shutdown::Request::Hibernate => {
+            pr_info!("shutdown: the host asked for hibernation; refused (not supported)\n");
+        }
+        shutdown::Request::Invalid(flags) => {
+            if system::ratelimit() {
+                pr_warn!("shutdown: invalid request flags {:#x}; refused\n", flags);
+            }
+        }
+    }
+}
+
+/// A bound integration component: its open channel, closed before the clock work of a
+/// timesync device is cancelled (fields drop in declaration order).
+struct IntegrationComponent {
+    kind: IcKind,
+    _channel: OpenChannel,
+    _clock: Option<timesync::ClockWork>,
+}
+
+impl vmbus::Driver for IntegrationComponent {
+    type IdInfo = IcKind;
+
+    const ID_TABLE: vmbus::IdTable<IcKind> = &IC_TABLE;
+
+    fn probe(dev: &Device<'_>, kind: &'static IcKind) -> Result<Pin<KBox<Self>>> {
+        let handler = KBox::new(
+            IcChannel {
+                kind: *kind,
+                version: Atomic::new(0),
+                packets: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        let channel = dev.open(&OpenParams::new(RING_SIZE, RING_SIZE), handler)?;
+        dev_info!(
+            dev.as_dev(),
+            "{}: channel {} open\n",
+            kind.name(),
+            channel.relid()
+        );
+        Ok(KBox::pin(
+            IntegrationComponent {
+                kind: *kind,
+                _channel: channel,
+                _clock: (*kind == IcKind::Timesync).then(timesync::ClockWork::new),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn remove(dev: &Device<'_>, this: Pin<&Self>) {
+        dev_info!(dev.as_dev(), "{}: unbound\n", this.kind.name());
+    }
+}
+
+vmbus::module_vmbus_driver! {
+    type: IntegrationComponent,
     name: "rhv_utils",
     authors: ["The rhv developers"],
     description: "Hyper-V integration components (heartbeat, shutdown, timesync, KVP), in Rust",
     license: "GPL",
-}
-
-/// A device class this module drives.
-struct IcClass {
-    name: &'static str,
-    class: Guid,
-}
-
-const CLASSES: [IcClass; 4] = [
-    IcClass {
-        name: "heartbeat",
-        class: Guid::from_fields(
-            0x57164f39,
-            0x9115,
-            0x4e78,
-            [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d],
-        ),
-    },
-    IcClass {
-        name: "shutdown",
-        class: Guid::from_fields(
-            0x0e0b6031,
-            0x5213,
-            0x4934,
-            [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb],
-        ),
-    },
-    IcClass {
-        name: "timesync",
-        class: Guid::from_fields(
-            0x9527e630,
-            0xd0ae,
-            0x497b,
-            [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
-        ),
-    },
-    IcClass {
-        name: "kvp",
-        class: Guid::from_fields(
-            0xa9a0f4e7,
-            0x5a45,
-            0x4d96,
-            [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
-        ),
-    },
-];
-
-struct IntegrationComponents;
-
-impl kernel::Module for IntegrationComponents {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        for ic in CLASSES.iter() {
-            pr_info!(
-                "{}: class alias {} (from rhv_vmbus)\n",
-                ic.name,
-                ModAlias::of(&ic.class)
-            );
-        }
-        Ok(IntegrationComponents)
-    }
-}
-
-impl Drop for IntegrationComponents {
-    fn drop(&mut self) {
-        pr_info!("integration components unloaded\n");
-    }
-}
-
-#[kunit_tests(rhv_utils_classes)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn class_aliases_come_from_the_core() {
-        // The alias the C driver's hv_utils.ko is autoloaded by, for heartbeat.
-        assert_eq!(
-            ModAlias::of(&CLASSES[0].class).as_bytes(),
-            b"vmbus:394f16571591784eab55382f3bd5422d"
-        );
-    }
-
-    #[test]
-    fn classes_are_distinct() {
-        for (i, a) in CLASSES.iter().enumerate() {
-            for b in CLASSES.iter().skip(i + 1) {
-                assert!(a.class != b.class);
-            }
-        }
-    }
 }

@@ -59,14 +59,22 @@ impl BusDevice {
         let mut text = [0u8; 36];
         info.offer().instance.format(&mut text);
         name[..36].copy_from_slice(&text);
+        let class = info.offer().class.bytes;
         let ctx = info.into_raw().cast_mut().cast::<c_void>();
         let mut taken = false;
         let mut dev = core::ptr::null_mut();
-        // SAFETY: `name` is NUL-terminated and copied by the driver core; `ctx` is a counted
+        // SAFETY: `name` is NUL-terminated and copied by the driver core, `class` is 16 bytes
+        // the shim copies; `ctx` is a counted
         // reference that the shim hands to `rhv_vmbus_dev_release` once, if it took it; `dev`
         // and `taken` are valid for writes.
         let ret = unsafe {
-            platform::rhv_device_register(ctx, name.as_ptr().cast::<c_char>(), &mut dev, &mut taken)
+            platform::rhv_device_register(
+                ctx,
+                name.as_ptr().cast::<c_char>(),
+                class.as_ptr(),
+                &mut dev,
+                &mut taken,
+            )
         };
         if !taken {
             // SAFETY: the shim did not take `ctx`: it is still our reference.

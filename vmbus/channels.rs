@@ -12,7 +12,7 @@ pub(crate) struct OfferedChannel {
     /// What sysfs shows, shared with the device.
     pub(crate) info: Arc<DeviceInfo>,
     /// The bus device (primary channels only), held for its `Drop`, which unregisters it.
-    pub(crate) _device: Option<BusDevice>,
+    pub(crate) device: Option<BusDevice>,
 }
 
 impl OfferedChannel {
@@ -74,6 +74,37 @@ impl ChannelTable {
         Ok(())
     }
 
+    /// Gives channel `relid` its bus device; hands the device back if the channel is gone.
+    pub(crate) fn set_device(&mut self, relid: u32, device: BusDevice) -> Result<(), BusDevice> {
+        match self.channels.iter_mut().find(|c| c.relid() == relid) {
+            Some(c) => {
+                c.device = Some(device);
+                Ok(())
+            }
+            None => Err(device),
+        }
+    }
+
+    /// The offer of channel `relid`.
+    pub(crate) fn info(&self, relid: u32) -> Option<Arc<DeviceInfo>> {
+        self.channels
+            .iter()
+            .find(|c| c.relid() == relid)
+            .map(|c| c.info.clone())
+    }
+
+    /// The sub-channel offers of the primary channel with instance `instance`.
+    pub(crate) fn subchannels_of(&self, instance: &crate::Guid) -> Result<KVec<Arc<DeviceInfo>>> {
+        let mut out = KVec::new();
+        for c in self.channels.iter() {
+            let o = c.info.offer();
+            if o.sub_channel_index != 0 && o.instance == *instance {
+                out.push(c.info.clone(), GFP_KERNEL)?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes the channel `relid`.
     pub(crate) fn remove(&mut self, relid: u32) -> Option<OfferedChannel> {
         let i = self.channels.iter().position(|c| c.relid() == relid)?;
@@ -103,7 +134,7 @@ mod tests {
         let offer = parse_offer(m.as_bytes()).map_err(|_| EINVAL)?;
         Ok(OfferedChannel {
             info: Arc::new(DeviceInfo::new(offer), GFP_KERNEL)?,
-            _device: None,
+            device: None,
         })
     }
 

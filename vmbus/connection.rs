@@ -7,36 +7,47 @@
 //!
 //! Messages arrive on SINT 2 of the connect CPU. The interrupt handler copies them into the
 //! [`Inbox`] and queues the message worker, which handles them one at a time in process
-//! context. A request that expects an answer (contact, offers, unload) parks in a single
-//! [`Waiter`] until the worker hands it the answer or the timeout expires: the host is never
-//! waited for without a limit.
+//! context. Answers (VERSION_RESPONSE, GPADL_CREATED, OPENCHANNEL_RESULT, ...) go straight to
+//! the one request waiting for them: requests are serialised and park in a single [`Waiter`]
+//! until the worker hands them the matching answer or the timeout expires, so the host is never
+//! waited for without a limit. Offers, rescinds and ALLOFFERS_DELIVERED go on to the device
+//! worker, in order: registering or removing a device runs driver code that may itself make
+//! requests, which the message worker must stay free to answer.
+//!
+//! Channel interrupts arrive as event flags on any CPU: the handler looks the relid up in the
+//! table of open channels and schedules that channel's callback on the same CPU (`channel.rs`).
 
 use crate::bus::{BusDevice, DeviceInfo};
+use crate::channel::Channel;
 use crate::channels::{ChannelTable, Conflict, OfferedChannel};
 use crate::inbox::Inbox;
 use crate::platform::hooks::{self, ratelimit};
 use crate::platform::hypercall::{self, is_transient};
 use crate::platform::page::SharedPage;
 use crate::platform::synic::{Synic, SynicMessage};
+use crate::proto::gpadl::GpadlHandles;
 use crate::proto::negotiate::{
     contact_connection_id, initiate_contact, interpret_response, versions_to_propose,
     ContactOutcome, ContactParams,
 };
 use crate::proto::offer::{parse_offer, parse_rescind, OfferError};
 use crate::proto::vmbus::{
-    message_type, split_version, MessageHeader, MessageType, RelidReleased, RequestOffers, Unload,
+    message_type, parse, split_version, GpadlCreated, GpadlTorndown, MessageHeader, MessageType,
+    OpenResult, RelidReleased, RequestOffers, Unload, MAX_CHANNEL_RELIDS,
 };
 use kernel::cpu::CpuId;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
 use kernel::sync::{
-    new_condvar, new_spinlock_irq, Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex,
-    SpinLockIrq,
+    new_condvar, new_spinlock, new_spinlock_irq, Arc, ArcBorrow, CondVar, CondVarTimeoutResult,
+    Mutex, SpinLock, SpinLockIrq,
 };
 use kernel::time::{delay::fsleep, msecs_to_jiffies, Delta};
 use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
 use zerocopy::IntoBytes;
+
+mod messages;
 
 /// How long the host may take to answer INITIATE_CONTACT.
 const CONTACT_TIMEOUT_MS: u32 = 10_000;
@@ -53,10 +64,47 @@ const CONNECT_CPU: u32 = 0;
 /// No CPU left a message behind.
 const NO_CPU: u32 = u32::MAX;
 
+/// The answer a request waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Expect {
+    ty: MessageType,
+    /// The GPADL handle or relid the answer must carry, for answers that carry one.
+    key: Option<u32>,
+    /// The channel the request is about: its rescind ends the wait.
+    relid: Option<u32>,
+}
+
+impl Expect {
+    /// An answer of type `ty` with nothing to match.
+    pub(crate) const fn plain(ty: MessageType) -> Self {
+        Self {
+            ty,
+            key: None,
+            relid: None,
+        }
+    }
+
+    /// An answer of type `ty` carrying `key`, about channel `relid`.
+    pub(crate) const fn keyed(ty: MessageType, key: u32, relid: u32) -> Self {
+        Self {
+            ty,
+            key: Some(key),
+            relid: Some(relid),
+        }
+    }
+}
+
+/// Posts one message of a request.
+type PostMessage<'a> = dyn Fn(&[u8]) -> Result + 'a;
+/// Posts the messages of a request through the [`PostMessage`] it is given.
+type SendMessages<'a> = dyn Fn(&PostMessage<'_>) -> Result + 'a;
+
 /// The one outstanding request's expected answer.
 struct Waiter {
-    expected: Option<MessageType>,
+    expected: Option<Expect>,
     answer: Option<SynicMessage>,
+    /// The channel of the request was rescinded: no answer will come.
+    aborted: bool,
 }
 
 /// The guest's end of the VMBus connection.
@@ -81,18 +129,36 @@ pub(crate) struct Connection {
     waiter: Mutex<Waiter>,
     #[pin]
     answered: CondVar,
+    /// Serialises requests: one waits at a time.
+    #[pin]
+    request_lock: Mutex<()>,
     #[pin]
     channels: Mutex<ChannelTable>,
+    /// Offers, rescinds and ALLOFFERS_DELIVERED for the device worker, in arrival order.
+    #[pin]
+    device_queue: Mutex<KVec<SynicMessage>>,
+    #[pin]
+    device_work: Work<Connection, 1>,
+    /// Open channels by relid, for the interrupt handler.
+    #[pin]
+    open: SpinLockIrq<KVec<Option<Arc<Channel>>>>,
+    #[pin]
+    gpadl_handles: SpinLock<GpadlHandles>,
 }
 
 impl_has_work! {
     impl HasWork<Self> for Connection { self.work }
+    impl HasWork<Self, 1> for Connection { self.device_work }
 }
 
 impl Connection {
     /// Allocates the SynIC, interrupt and monitor pages; connects nothing yet.
     pub(crate) fn new(max_version: u32) -> Result<Arc<Self>> {
         let connect_cpu = CpuId::from_u32(CONNECT_CPU).ok_or(EINVAL)?;
+        let mut open = KVec::with_capacity(MAX_CHANNEL_RELIDS as usize, GFP_KERNEL)?;
+        for _ in 0..MAX_CHANNEL_RELIDS {
+            open.push(None, GFP_KERNEL)?;
+        }
         Arc::pin_init(
             try_pin_init!(Self {
                 synic: Synic::new()?,
@@ -108,9 +174,15 @@ impl Connection {
                 waiter <- new_mutex!(Waiter {
                     expected: None,
                     answer: None,
+                    aborted: false,
                 }),
                 answered <- new_condvar!("rhv_vmbus_answered"),
+                request_lock <- new_mutex!(()),
                 channels <- new_mutex!(ChannelTable::new()),
+                device_queue <- new_mutex!(KVec::new()),
+                device_work <- new_work!("rhv_vmbus_devices"),
+                open <- new_spinlock_irq!(open, "rhv_vmbus_open_channels"),
+                gpadl_handles <- new_spinlock!(GpadlHandles::new(), "rhv_vmbus_gpadls"),
             }),
             GFP_KERNEL,
         )
@@ -121,12 +193,80 @@ impl Connection {
         self.version.load(ordering::Acquire) != 0
     }
 
+    /// Whether a version has been negotiated and not unloaded.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected()
+    }
+
+    /// Posts a message that expects no answer on the message connection.
+    pub(crate) fn post_message(&self, message: &[u8]) -> Result {
+        self.post(self.msg_conn_id.load(ordering::Relaxed), message)
+    }
+
+    /// The sub-channel offers of the device with instance `instance`.
+    pub(crate) fn subchannels_of(&self, instance: &crate::Guid) -> Result<KVec<Arc<DeviceInfo>>> {
+        self.channels.lock().subchannels_of(instance)
+    }
+
+    /// A GPADL handle not used in this connection.
+    pub(crate) fn next_gpadl_handle(&self) -> u32 {
+        self.gpadl_handles.lock().allocate()
+    }
+
+    /// Makes `channel` the receiver of relid `relid`'s interrupts.
+    pub(crate) fn attach_channel(&self, relid: u32, channel: Arc<Channel>) -> Result {
+        let mut open = self.open.lock();
+        let slot = open.get_mut(relid as usize).ok_or(EINVAL)?;
+        if slot.is_some() {
+            return Err(EBUSY);
+        }
+        *slot = Some(channel);
+        Ok(())
+    }
+
+    /// Stops dispatching relid `relid`'s interrupts; returns the channel that got them.
+    pub(crate) fn detach_channel(&self, relid: u32) -> Option<Arc<Channel>> {
+        self.open.lock().get_mut(relid as usize)?.take()
+    }
+
+    /// Tells the host that channel `relid` has news for it.
+    pub(crate) fn signal_channel(&self, relid: u32, connection_id: u32, dedicated: bool) {
+        if !dedicated {
+            // The legacy shared interrupt page: the guest → host half starts in its middle.
+            let word = crate::platform::page::HV_PAGE_SIZE / 2 + (relid as usize / 32) * 4;
+            let bits = self.interrupt_page.atomic_u32(word);
+            let mut old = bits.load(ordering::Relaxed);
+            // ORDERING: the hypercall below is the signal; this bit only has to be set
+            // before it, which the full barrier of the exchange ensures.
+            while let Err(now) = bits.cmpxchg(old, old | 1 << (relid % 32), ordering::Full) {
+                old = now;
+            }
+        }
+        if let Err(status) = hypercall::signal_event(connection_id) {
+            if ratelimit() {
+                pr_warn!(
+                    "channel {}: HvSignalEvent failed with status {:#x}\n",
+                    relid,
+                    status
+                );
+            }
+        }
+    }
+
     // ---- platform events ----
 
     /// The callback vector fired on `cpu`: consume channel events and the message slot.
     pub(crate) fn on_interrupt(this: ArcBorrow<'_, Self>, cpu: CpuId) {
-        // Channel interrupts: nobody opens a channel yet, so the flags are only cleared.
-        this.synic.take_events(cpu, |_relid| {});
+        this.synic.take_events(cpu, |relid| {
+            let channel = this
+                .open
+                .lock()
+                .get(relid as usize)
+                .and_then(|c| c.as_ref().cloned());
+            if let Some(channel) = channel {
+                Channel::schedule(channel);
+            }
+        });
         let queued = {
             let mut inbox = this.inbox.lock();
             if !this.synic.has_message(cpu) {
@@ -143,7 +283,7 @@ impl Connection {
         };
         if queued {
             // Already queued is fine: the worker drains everything.
-            let _ = workqueue::system().enqueue(Arc::from(this));
+            let _ = workqueue::system().enqueue::<Arc<Connection>, 0>(Arc::from(this));
         }
     }
 
@@ -201,15 +341,41 @@ impl Connection {
         answer: MessageType,
         timeout_ms: u32,
     ) -> Result<SynicMessage> {
+        self.request_on(connection_id, Expect::plain(answer), timeout_ms, &|post| {
+            post(message)
+        })
+    }
+
+    /// Posts what `send` posts (on the message connection) and waits up to `timeout_ms` for
+    /// the answer `expect`; `ENODEV` if the channel is rescinded meanwhile.
+    pub(crate) fn request_with(
+        &self,
+        expect: Expect,
+        timeout_ms: u32,
+        send: impl Fn(&PostMessage<'_>) -> Result,
+    ) -> Result<SynicMessage> {
+        if !self.connected() {
+            return Err(ENOTCONN);
+        }
+        let conn = self.msg_conn_id.load(ordering::Relaxed);
+        self.request_on(conn, expect, timeout_ms, &send)
+    }
+
+    fn request_on(
+        &self,
+        connection_id: u32,
+        expect: Expect,
+        timeout_ms: u32,
+        send: &SendMessages<'_>,
+    ) -> Result<SynicMessage> {
+        let _serialised = self.request_lock.lock();
         {
             let mut w = self.waiter.lock();
-            if w.expected.is_some() {
-                return Err(EBUSY);
-            }
-            w.expected = Some(answer);
+            w.expected = Some(expect);
             w.answer = None;
+            w.aborted = false;
         }
-        let posted = self.post(connection_id, message);
+        let posted = send(&|m| self.post(connection_id, m));
         let mut w = self.waiter.lock();
         if let Err(e) = posted {
             w.expected = None;
@@ -219,6 +385,9 @@ impl Connection {
         let result = loop {
             if let Some(m) = w.answer.take() {
                 break Ok(m);
+            }
+            if w.aborted {
+                break Err(ENODEV);
             }
             match self.answered.wait_interruptible_timeout(&mut w, left) {
                 CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
@@ -326,149 +495,7 @@ impl Connection {
     pub(crate) fn flush_messages(&self) {
         // SAFETY: `self.work` is an initialised work item inside a live `Connection`.
         unsafe { kernel::bindings::flush_work(Work::raw_get(&self.work)) };
-    }
-
-    // ---- messages from the host ----
-
-    fn dispatch(&self, m: &SynicMessage) {
-        let bytes = m.bytes();
-        let ty = match message_type(bytes) {
-            Ok(ty) => ty,
-            Err(e) => {
-                if ratelimit() {
-                    pr_warn!("ignoring a malformed channel message: {:?}\n", e);
-                }
-                return;
-            }
-        };
-        match ty {
-            MessageType::VersionResponse
-            | MessageType::AllOffersDelivered
-            | MessageType::UnloadResponse => self.answer(ty, m),
-            MessageType::OfferChannel => self.on_offer(bytes),
-            MessageType::RescindChannelOffer => self.on_rescind(bytes),
-            other => {
-                if ratelimit() {
-                    pr_warn!("ignoring unexpected channel message {:?}\n", other);
-                }
-            }
-        }
-    }
-
-    fn answer(&self, ty: MessageType, m: &SynicMessage) {
-        let mut w = self.waiter.lock();
-        if w.expected == Some(ty) && w.answer.is_none() {
-            w.answer = Some(*m);
-            self.answered.notify_all();
-        } else if ratelimit() {
-            pr_warn!("ignoring unsolicited {:?}\n", ty);
-        }
-    }
-
-    fn on_offer(&self, bytes: &[u8]) {
-        let offer = match parse_offer(bytes) {
-            Ok(o) => o,
-            Err(e) => {
-                if ratelimit() {
-                    log_bad_offer(e);
-                }
-                return;
-            }
-        };
-        let relid = offer.relid;
-        let Ok(info) = Arc::new(DeviceInfo::new(offer), GFP_KERNEL) else {
-            pr_err!("channel {}: out of memory, offer ignored\n", relid);
-            return;
-        };
-        let mut channels = self.channels.lock();
-        match channels.check(&info) {
-            Ok(()) => {}
-            Err(Conflict::Closed) => return,
-            Err(c) => {
-                if ratelimit() {
-                    pr_warn!("channel {}: offer ignored, duplicate {:?}\n", relid, c);
-                }
-                return;
-            }
-        }
-        // Sub-channels belong to their primary's device.
-        let device = if offer.sub_channel_index == 0 {
-            match BusDevice::register(info.clone()) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    pr_err!("channel {}: device registration failed: {:?}\n", relid, e);
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        if channels
-            .insert(OfferedChannel {
-                info,
-                _device: device,
-            })
-            .is_err()
-        {
-            pr_err!("channel {}: out of memory, offer dropped\n", relid);
-        }
-    }
-
-    fn on_rescind(&self, bytes: &[u8]) {
-        let relid = match parse_rescind(bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                if ratelimit() {
-                    pr_warn!("ignoring a malformed rescind: {:?}\n", e);
-                }
-                return;
-            }
-        };
-        let Some(channel) = self.channels.lock().remove(relid) else {
-            if ratelimit() {
-                pr_warn!("rescind of unknown channel {}\n", relid);
-            }
-            return;
-        };
-        // Unregister the device before the relid is given back to the host.
-        drop(channel);
-        if !self.connected() {
-            return;
-        }
-        let m = RelidReleased {
-            header: MessageHeader::new(MessageType::RelidReleased),
-            child_relid: relid,
-        };
-        let conn = self.msg_conn_id.load(ordering::Relaxed);
-        if let Err(e) = self.post(conn, m.as_bytes()) {
-            pr_warn!("channel {}: RELID_RELEASED not sent: {:?}\n", relid, e);
-        }
-    }
-}
-
-fn log_bad_offer(e: OfferError) {
-    match e {
-        OfferError::Malformed(p) => pr_warn!("ignoring a malformed offer: {:?}\n", p),
-        OfferError::Relid(r) => pr_warn!("ignoring an offer with bad child_relid {}\n", r),
-        OfferError::MonitorId(m) => pr_warn!("ignoring an offer with bad monitorid {}\n", m),
-        OfferError::ConnectionId(c) => {
-            pr_warn!("ignoring an offer with bad connection_id {:#x}\n", c)
-        }
-    }
-}
-
-impl WorkItem for Connection {
-    type Pointer = Arc<Connection>;
-
-    fn run(this: Arc<Connection>) {
-        loop {
-            let next = this.inbox.lock().pop();
-            let Some(m) = next else { break };
-            this.dispatch(&m);
-        }
-        let stalled = this.stalled_cpu.xchg(NO_CPU, ordering::Relaxed);
-        if let Some(cpu) = CpuId::from_u32(stalled) {
-            hooks::poll_on(cpu, &this);
-        }
+        // SAFETY: as above, for `self.device_work`.
+        unsafe { kernel::bindings::flush_work(Work::raw_get(&self.device_work)) };
     }
 }

@@ -10,6 +10,7 @@
 #include <linux/device.h>
 #include <linux/gfp.h>
 #include <linux/io.h>
+#include <linux/mod_devicetable.h>
 #include <linux/ratelimit.h>
 #include <linux/rcupdate.h>
 #include <linux/reboot.h>
@@ -68,6 +69,12 @@ u16 rhv_hv_post_message(u32 connection_id, u32 message_type, const void *payload
 	return hv_result(status);
 }
 
+/* HvSignalEvent, a fast hypercall: the connection id is the only input. */
+u16 rhv_hv_signal_event(u32 connection_id)
+{
+	return hv_result(hv_do_fast_hypercall8(HVCALL_SIGNAL_EVENT, connection_id));
+}
+
 bool rhv_hv_input_pages_ready(void)
 {
 	return hyperv_pcpu_input_arg != NULL;
@@ -96,6 +103,11 @@ u8 rhv_hv_callback_vector(void)
 int rhv_cpu_to_node(unsigned int cpu)
 {
 	return cpu_to_node(cpu);
+}
+
+bool rhv_cpu_is_online(unsigned int cpu)
+{
+	return cpu_online(cpu);
 }
 
 /* ---- pages shared with the host ---- */
@@ -200,10 +212,21 @@ bool rhv_ratelimit(void)
 
 /* ---- the vmbus bus ---- */
 
+/* struct rhv_vmbus_driver (shim.h) matches on this layout from Rust's vmbus::DeviceId. */
+static_assert(sizeof(struct hv_vmbus_device_id) == 24);
+static_assert(offsetof(struct hv_vmbus_device_id, driver_data) == 16);
+
 struct rhv_vmbus_device {
 	struct device dev;
 	void *ctx;
+	/* The device class, for matching. */
+	guid_t class;
+	/* What the bound driver's probe returned; handed back to its remove. */
+	void *drvdata;
 };
+
+/* Rust turns a struct rhv_vmbus_device pointer into its struct device by a cast. */
+static_assert(offsetof(struct rhv_vmbus_device, dev) == 0);
 
 static const void *rhv_dev_ctx(const struct device *dev)
 {
@@ -279,18 +302,73 @@ static int rhv_bus_uevent(const struct device *dev, struct kobj_uevent_env *env)
 	return rhv_vmbus_dev_uevent(rhv_dev_ctx(dev), env);
 }
 
-/* No drivers bind yet: the driver API comes with channels. */
+static const struct hv_vmbus_device_id *rhv_match_id(const struct rhv_vmbus_driver *drv,
+						     const guid_t *class)
+{
+	const struct hv_vmbus_device_id *id;
+
+	/* The table ends with an all-zero entry, like the C drivers' tables. */
+	for (id = drv->id_table; id && !guid_is_null(&id->guid); id++) {
+		if (guid_equal(&id->guid, class))
+			return id;
+	}
+	return NULL;
+}
+
 static int rhv_bus_match(struct device *dev, const struct device_driver *drv)
 {
-	return 0;
+	const struct rhv_vmbus_driver *d = container_of(drv, struct rhv_vmbus_driver, driver);
+
+	return rhv_match_id(d, &container_of(dev, struct rhv_vmbus_device, dev)->class) != NULL;
+}
+
+static int rhv_bus_probe(struct device *dev)
+{
+	struct rhv_vmbus_device *d = container_of(dev, struct rhv_vmbus_device, dev);
+	struct rhv_vmbus_driver *drv = container_of(dev->driver, struct rhv_vmbus_driver, driver);
+	const struct hv_vmbus_device_id *id = rhv_match_id(drv, &d->class);
+	void *drvdata = NULL;
+	int ret;
+
+	if (!id)
+		return -ENODEV;
+	ret = drv->probe(d, d->ctx, id, &drvdata);
+	if (!ret)
+		d->drvdata = drvdata;
+	return ret;
+}
+
+static void rhv_bus_remove(struct device *dev)
+{
+	struct rhv_vmbus_device *d = container_of(dev, struct rhv_vmbus_device, dev);
+	struct rhv_vmbus_driver *drv = container_of(dev->driver, struct rhv_vmbus_driver, driver);
+
+	drv->remove(d, d->ctx, d->drvdata);
+	d->drvdata = NULL;
 }
 
 static const struct bus_type rhv_vmbus_bus = {
 	.name = "vmbus",
 	.match = rhv_bus_match,
+	.probe = rhv_bus_probe,
+	.remove = rhv_bus_remove,
 	.uevent = rhv_bus_uevent,
 	.dev_groups = rhv_dev_groups,
 };
+
+int rhv_driver_register(struct rhv_vmbus_driver *drv, const char *name, struct module *owner)
+{
+	drv->driver.name = name;
+	drv->driver.owner = owner;
+	drv->driver.mod_name = name;
+	drv->driver.bus = &rhv_vmbus_bus;
+	return driver_register(&drv->driver);
+}
+
+void rhv_driver_unregister(struct rhv_vmbus_driver *drv)
+{
+	driver_unregister(&drv->driver);
+}
 
 int rhv_bus_register(void)
 {
@@ -316,8 +394,8 @@ static void rhv_device_release(struct device *dev)
  * last reference goes, also when registration fails; if the allocation fails, @ctx stays
  * the caller's.
  */
-int rhv_device_register(void *ctx, const char *name, struct rhv_vmbus_device **out,
-			bool *ctx_taken)
+int rhv_device_register(void *ctx, const char *name, const u8 *class,
+			struct rhv_vmbus_device **out, bool *ctx_taken)
 {
 	struct rhv_vmbus_device *d;
 	int ret;
@@ -327,6 +405,7 @@ int rhv_device_register(void *ctx, const char *name, struct rhv_vmbus_device **o
 	if (!d)
 		return -ENOMEM;
 	d->ctx = ctx;
+	memcpy(&d->class, class, sizeof(d->class));
 	d->dev.bus = &rhv_vmbus_bus;
 	d->dev.release = rhv_device_release;
 	device_initialize(&d->dev);

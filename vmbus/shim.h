@@ -11,12 +11,14 @@
 
 /* Provided by shim.c. */
 u16 rhv_hv_post_message(u32 connection_id, u32 message_type, const void *payload, u32 size);
+u16 rhv_hv_signal_event(u32 connection_id);
 bool rhv_hv_input_pages_ready(void);
 u32 rhv_hv_vp_index(unsigned int cpu);
 u8 rhv_hv_vtl(void);
 bool rhv_hv_use_auto_eoi(void);
 u8 rhv_hv_callback_vector(void);
 int rhv_cpu_to_node(unsigned int cpu);
+bool rhv_cpu_is_online(unsigned int cpu);
 void *rhv_page_alloc(void);
 void rhv_page_free(void *page);
 u64 rhv_virt_to_phys(const void *addr);
@@ -29,10 +31,27 @@ void rhv_reboot_notifier_unregister(void);
 bool rhv_ratelimit(void);
 
 struct rhv_vmbus_device;
+struct hv_vmbus_device_id;
+
+/*
+ * A driver on the vmbus bus; laid out identically in Rust (vmbus/driver.rs, RawDriver).
+ * @probe gets the matching entry of @id_table and stores its driver data in *drvdata; @remove
+ * gets that pointer back.
+ */
+struct rhv_vmbus_driver {
+	struct device_driver driver;
+	const struct hv_vmbus_device_id *id_table;
+	int (*probe)(struct rhv_vmbus_device *dev, const void *ctx,
+		     const struct hv_vmbus_device_id *id, void **drvdata);
+	void (*remove)(struct rhv_vmbus_device *dev, const void *ctx, void *drvdata);
+};
+
 int rhv_bus_register(void);
 void rhv_bus_unregister(void);
-int rhv_device_register(void *ctx, const char *name, struct rhv_vmbus_device **out,
-			bool *ctx_taken);
+int rhv_driver_register(struct rhv_vmbus_driver *drv, const char *name, struct module *owner);
+void rhv_driver_unregister(struct rhv_vmbus_driver *drv);
+int rhv_device_register(void *ctx, const char *name, const u8 *class,
+			struct rhv_vmbus_device **out, bool *ctx_taken);
 void rhv_device_unregister(struct rhv_vmbus_device *d);
 
 /* Implemented in Rust (platform/hooks.rs, bus.rs). */

@@ -4,12 +4,14 @@
 //! `vendor`, `device`, `numa_node`) formatted the same way, from a [`DeviceInfo`] that each
 //! device owns. Pure formatting; `bus.rs` connects it to the driver core.
 
+use crate::connection::Connection;
 use crate::modalias::ModAlias;
 use crate::platform;
 use crate::proto::offer::{device_type, ValidOffer, VENDOR_MICROSOFT};
 use core::fmt::Write;
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
+use kernel::sync::Arc;
 
 /// Channel states as sysfs `state` shows them (the numbers of `enum vmbus_channel_state`).
 #[repr(i32)]
@@ -18,23 +20,61 @@ pub(crate) enum ChannelState {
     /// The offer has been processed and the channel may be opened: the C driver's
     /// `CHANNEL_OPEN_STATE`, which it sets once the device is registered.
     Offered = 2,
+    /// Open: `CHANNEL_OPENED_STATE`.
+    Opened = 3,
 }
 
-/// What sysfs shows of a device.
+/// An offered channel as the rest of the module sees it: what sysfs shows, whether the host
+/// rescinded it, and the connection it came on.
 pub(crate) struct DeviceInfo {
     offer: ValidOffer,
     device_type: u16,
     state: Atomic<i32>,
+    rescinded: Atomic<bool>,
+    conn: Option<Arc<Connection>>,
 }
 
 impl DeviceInfo {
-    /// The sysfs view of the channel `offer`.
+    /// The sysfs view of the channel `offer`, with no connection (tests).
+    #[cfg(CONFIG_KUNIT)]
     pub(crate) fn new(offer: ValidOffer) -> Self {
+        Self::build(offer, None)
+    }
+
+    /// The channel `offer` of connection `conn`.
+    pub(crate) fn with_connection(offer: ValidOffer, conn: Arc<Connection>) -> Self {
+        Self::build(offer, Some(conn))
+    }
+
+    fn build(offer: ValidOffer, conn: Option<Arc<Connection>>) -> Self {
         Self {
             device_type: device_type(&offer),
             offer,
             state: Atomic::new(ChannelState::Offered as i32),
+            rescinded: Atomic::new(false),
+            conn,
         }
+    }
+
+    /// The connection the offer came on.
+    pub(crate) fn connection(&self) -> Option<&Arc<Connection>> {
+        self.conn.as_ref()
+    }
+
+    /// Whether the host has rescinded the channel.
+    pub(crate) fn is_rescinded(&self) -> bool {
+        self.rescinded.load(ordering::Acquire)
+    }
+
+    /// Records where the channel is in its life, for sysfs.
+    pub(crate) fn set_state(&self, state: ChannelState) {
+        self.state.store(state as i32, ordering::Relaxed);
+    }
+
+    /// Records the host's rescind.
+    pub(crate) fn set_rescinded(&self) {
+        // ORDERING: pairs with the acquire in `is_rescinded`.
+        self.rescinded.store(true, ordering::Release);
     }
 
     /// The offer the device stands for.

@@ -5,33 +5,47 @@
 //! down to 4.0, capped by the `max_version` parameter), asks for the channel offers and puts
 //! one device per offered primary channel on the `vmbus` bus; a rescinded channel's device
 //! goes away. On unload, and on reboot or kexec (not on power-off, like the C driver), it
-//! disconnects with UNLOAD so that the next load or kernel connects again. Channels (GPADLs,
-//! opening, ring buffers) and the driver API come next.
+//! disconnects with UNLOAD so that the next load or kernel connects again. Drivers in other
+//! modules bind to devices by class GUID ([`Driver`], [`module_vmbus_driver!`]) and open
+//! channels, send and receive packets and share buffers ([`Device`], [`OpenChannel`],
+//! [`GpadlBuffer`]).
 //!
 //! Not on Hyper-V (or on an isolated partition, which is not supported) the module loads
-//! without connecting and says so in one line: its KUnit suites still run, and the C driver's
-//! absence of a host is not an error either.
+//! without connecting and says so in one line; the bus is registered but stays empty, so that
+//! driver modules load too and their KUnit suites run.
 //!
-//! Layers: `platform/` (SynIC, hypercalls, kernel hooks; the only C calls besides `bus.rs`),
-//! `connection.rs` (the protocol), `channels.rs`, `bus.rs` and `sysfs.rs` (devices), `proto/` (the wire
-//! formats and pure logic shared with `hvsim`). Other modules use this crate's Rust API
-//! across the module boundary (the nova-core -> nova-drm pattern, see the top-level Kbuild).
+//! Layers: `platform/` (SynIC, hypercalls, kernel hooks; the only C calls besides `bus.rs`
+//! and `driver.rs`), `connection.rs` (the protocol), `channels.rs`, `bus.rs` and `sysfs.rs`
+//! (devices), `gpadl.rs`, `channel.rs` and `ring.rs` (open channels), `driver.rs` (the driver
+//! API), `proto/` (the wire formats and pure logic shared with `hvsim`). Other modules use
+//! this crate's Rust API across the module boundary (the nova-core -> nova-drm pattern, see
+//! the top-level Kbuild).
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
 mod bus;
+mod channel;
 mod channels;
 mod connection;
+mod driver;
+mod gpadl;
 mod inbox;
 pub mod modalias;
 mod platform;
 pub mod proto;
 mod proto_tests;
+mod ring;
 mod sysfs;
 
+pub use channel::{
+    Channel, GpaDirectRange, OpenChannel, OpenParams, Packet, PacketHandler, MAX_GPA_DIRECT_PAGES,
+};
+pub use driver::{Device, DeviceId, Driver, IdTable, Registration, SubChannel};
+pub use gpadl::GpadlBuffer;
 pub use modalias::ModAlias;
 pub use proto::guid::Guid;
+pub use proto::ring::PacketType;
 
 use bus::Bus;
 use connection::Connection;
@@ -99,6 +113,9 @@ impl Drop for Running {
 
 struct VmbusCore {
     running: Option<Running>,
+    /// Not on Hyper-V: the bus alone, with no devices, so that driver modules still load (and
+    /// run their KUnit suites).
+    _idle_bus: Option<Bus>,
 }
 
 impl kernel::Module for VmbusCore {
@@ -108,12 +125,16 @@ impl kernel::Module for VmbusCore {
                 "{}: VMBus not connected\n",
                 why.to_str().unwrap_or("unusable")
             );
-            return Ok(VmbusCore { running: None });
+            return Ok(VmbusCore {
+                running: None,
+                _idle_bus: Some(Bus::register()?),
+            });
         }
         let max_version = module_parameters::max_version.value();
         let running = Running::start(max_version)?;
         Ok(VmbusCore {
             running: Some(running),
+            _idle_bus: None,
         })
     }
 }

@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Boot a guest and serve it until QEMU exits; exits with QEMU's status.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Talk to a running hvsim through its control socket.
     Ctl(CtlArgs),
 }
@@ -67,6 +67,18 @@ struct RunArgs {
     /// Directories with SeaBIOS and QEMU's option ROMs (QEMU's -L; repeatable).
     #[arg(long, default_values = ["/usr/share/seabios", "/usr/share/qemu"])]
     firmware_dir: Vec<PathBuf>,
+    /// A synthetic NIC on a host TAP interface (repeatable):
+    /// tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,instance=GUID].
+    #[arg(long = "nic", value_name = "SPEC")]
+    nics: Vec<hvsim::netvsp::NetvspConfig>,
+    /// A disk on the synthetic SCSI controller (repeatable, LUNs in order):
+    /// ram:size=SIZE | file:path=PATH[,size=SIZE], then [,sector=512|4096][,ro][,lun=N].
+    #[arg(long = "disk", value_name = "SPEC")]
+    disks: Vec<hvsim::storvsp::DiskConfig>,
+    /// Misbehave on purpose to test the guest's robustness (comma-separated):
+    /// bad-offer (malformed offers), ring-index (out-of-range ring indices on one channel).
+    #[arg(long, value_name = "MODE", value_delimiter = ',')]
+    hostile: Vec<hvsim::vmbus::HostileMode>,
     /// Extra QEMU arguments, after `--`.
     #[arg(last = true)]
     qemu_args: Vec<String>,
@@ -115,6 +127,9 @@ fn main() -> std::process::ExitCode {
                 max_vmbus_version: a.max_vmbus_version,
                 firmware_dirs: a.firmware_dir.into_iter().filter(|d| d.is_dir()).collect(),
                 extra_qemu_args: a.qemu_args,
+                nics: a.nics,
+                disks: a.disks,
+                hostile: a.hostile,
             };
             match boot::run(&config) {
                 Ok(code) => code,

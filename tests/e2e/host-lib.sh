@@ -8,9 +8,11 @@ fail() {
 	exit 1
 }
 
-# console: the guest console so far, without carriage returns.
+# console: the guest console so far, without carriage returns. Always succeeds: under
+# pipefail, `console | grep -q X` would otherwise fail whenever grep stops reading early and
+# tr dies of SIGPIPE.
 console() {
-	tr -d '\r' <"$E2E_CONSOLE"
+	tr -d '\r' <"$E2E_CONSOLE" || true
 }
 
 # await_console REGEX [SECONDS]: waits for a console line matching REGEX (grep -E).

@@ -15,6 +15,32 @@ pub(crate) struct RhvVmbusDevice {
     _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
 }
 
+/// The shim's `struct hv_vmbus_device_id` entry, opaque here (laid out by `driver::DeviceId`).
+#[repr(C)]
+pub(crate) struct RawDeviceIdEntry {
+    _opaque: [u8; 0],
+}
+
+/// Probe callback of [`RhvVmbusDriver`].
+pub(crate) type ProbeFn = unsafe extern "C" fn(
+    dev: *mut RhvVmbusDevice,
+    ctx: *const c_void,
+    id: *const RawDeviceIdEntry,
+    drvdata: *mut *mut c_void,
+) -> c_int;
+/// Remove callback of [`RhvVmbusDriver`].
+pub(crate) type RemoveFn =
+    unsafe extern "C" fn(dev: *mut RhvVmbusDevice, ctx: *const c_void, drvdata: *mut c_void);
+
+/// `struct rhv_vmbus_driver` of `shim.h`.
+#[repr(C)]
+pub(crate) struct RhvVmbusDriver {
+    pub(crate) driver: kernel::bindings::device_driver,
+    pub(crate) id_table: *const RawDeviceIdEntry,
+    pub(crate) probe: Option<ProbeFn>,
+    pub(crate) remove: Option<RemoveFn>,
+}
+
 unsafe extern "C" {
     // The kernel's Hyper-V core.
     pub(crate) fn hv_is_hyperv_initialized() -> bool;
@@ -29,12 +55,14 @@ unsafe extern "C" {
         payload: *const c_void,
         size: u32,
     ) -> u16;
+    pub(crate) fn rhv_hv_signal_event(connection_id: u32) -> u16;
     pub(crate) fn rhv_hv_input_pages_ready() -> bool;
     pub(crate) fn rhv_hv_vp_index(cpu: c_uint) -> u32;
     pub(crate) fn rhv_hv_vtl() -> u8;
     pub(crate) fn rhv_hv_use_auto_eoi() -> bool;
     pub(crate) fn rhv_hv_callback_vector() -> u8;
     pub(crate) fn rhv_cpu_to_node(cpu: c_uint) -> c_int;
+    pub(crate) fn rhv_cpu_is_online(cpu: c_uint) -> bool;
 
     // vmbus/shim.c: pages shared with the host.
     pub(crate) fn rhv_page_alloc() -> *mut c_void;
@@ -53,9 +81,18 @@ unsafe extern "C" {
     // vmbus/shim.c: the vmbus bus.
     pub(crate) fn rhv_bus_register() -> c_int;
     pub(crate) fn rhv_bus_unregister();
+    // `struct rhv_vmbus_driver *` and `struct module *`, passed as `void *`: both embed
+    // zero-sized arrays that Rust's FFI lint rejects.
+    pub(crate) fn rhv_driver_register(
+        drv: *mut c_void,
+        name: *const c_char,
+        owner: *mut c_void,
+    ) -> c_int;
+    pub(crate) fn rhv_driver_unregister(drv: *mut c_void);
     pub(crate) fn rhv_device_register(
         ctx: *mut c_void,
         name: *const c_char,
+        class: *const u8,
         out: *mut *mut RhvVmbusDevice,
         ctx_taken: *mut bool,
     ) -> c_int;

@@ -11,8 +11,15 @@ pub(crate) mod synic;
 
 pub(crate) use bindings::{
     rhv_bus_register, rhv_bus_unregister, rhv_device_register, rhv_device_unregister,
-    RhvVmbusDevice, UeventEnv,
+    rhv_driver_register, rhv_driver_unregister, ProbeFn, RawDeviceIdEntry, RemoveFn,
+    RhvVmbusDevice, RhvVmbusDriver, UeventEnv,
 };
+
+/// Whether `cpu` is online.
+pub(crate) fn cpu_online(cpu: kernel::cpu::CpuId) -> bool {
+    // SAFETY: `cpu_online` accepts any CPU id below `nr_cpu_ids`, which `CpuId` guarantees.
+    unsafe { bindings::rhv_cpu_is_online(cpu.as_u32()) }
+}
 
 /// NUMA node of `cpu`.
 pub(crate) fn cpu_node(cpu: u32) -> i32 {

@@ -6,10 +6,18 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod gpadl;
 pub mod guid;
+pub mod ic;
+pub mod ic_msg;
+pub mod kvp;
+pub mod ndis;
 pub mod negotiate;
+pub mod nvsp;
 pub mod offer;
 pub mod ring;
+pub mod rndis;
 pub mod synic;
 pub mod vmbus;
 pub mod vmbus_msg;
+pub mod vstor;

@@ -48,6 +48,12 @@ pub struct RunConfig {
     /// Where QEMU looks for SeaBIOS and its option ROMs (`-L`), in order.
     pub firmware_dirs: Vec<PathBuf>,
     pub extra_qemu_args: Vec<String>,
+    /// Synthetic NICs (`--nic`), each on a host TAP interface.
+    pub nics: Vec<crate::netvsp::NetvspConfig>,
+    /// Disks of the synthetic SCSI controller (`--disk`); no controller without disks.
+    pub disks: Vec<crate::storvsp::DiskConfig>,
+    /// Deliberate host misbehaviour for robustness tests (`--hostile`).
+    pub hostile: Vec<crate::vmbus::HostileMode>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +72,10 @@ pub enum BootError {
     VmbusVersion(u16, u16, String),
     #[error("VMBus devices: {0}")]
     Devices(#[from] VmbusError),
+    #[error("--nic tap={tap}: {source}")]
+    Nic { tap: String, source: io::Error },
+    #[error("--disk: {0}")]
+    Disk(#[from] crate::storvsp::StorvspError),
     #[error("starting QEMU ({path}): {source}")]
     Spawn { path: PathBuf, source: io::Error },
 }
@@ -140,7 +150,21 @@ fn vmbus_server(config: &RunConfig) -> Result<VmbusServer, BootError> {
         }
     };
     let mut server = VmbusServer::new(max);
+    if !config.hostile.is_empty() {
+        server.set_hostile(&config.hostile);
+    }
     server.add_integration_components()?;
+    for nic in &config.nics {
+        let device = crate::netvsp::Netvsp::new(nic.clone()).map_err(|source| BootError::Nic {
+            tap: nic.tap.clone(),
+            source,
+        })?;
+        server.add_device(Box::new(device))?;
+    }
+    if !config.disks.is_empty() {
+        let scsi = crate::storvsp::StorvspConfig::new(0, config.disks.clone(), config.cpus);
+        server.add_device(Box::new(crate::storvsp::Storvsp::new(scsi)?))?;
+    }
     Ok(server)
 }
 
@@ -335,6 +359,9 @@ mod tests {
             max_vmbus_version: None,
             firmware_dirs: Vec::new(),
             extra_qemu_args: Vec::new(),
+            nics: Vec::new(),
+            disks: Vec::new(),
+            hostile: Vec::new(),
         }
     }
 

@@ -232,10 +232,12 @@ impl VmbusServer {
                 open,
                 host: &mut *host,
                 requests: &mut requests,
+                gpadls: &self.gpadls,
             };
             slot.device.on_opened(&mut handle);
         }
         self.run_requests(host, d, requests);
+        self.hostile_after_open(host, d, c);
         Ok(())
     }
 
@@ -261,6 +263,9 @@ impl VmbusServer {
             return Ok(());
         }
         self.close_channel(host, d, c);
+        if c == 0 {
+            self.rescind_subchannels(host, d);
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use rhv_proto::ring::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED};
 use rhv_proto::vmbus as proto;
 
 use super::channel::{Channel, OpenChannelState};
+use super::gpadl::{Gpadl, GpadlTable};
 use super::offers::OfferParams;
 use super::ring::SendError;
 use crate::hv::HostToGuest;
@@ -131,6 +132,7 @@ pub struct ChannelHandle<'a> {
     pub(crate) open: &'a mut OpenChannelState,
     pub(crate) host: &'a mut dyn HostToGuest,
     pub(crate) requests: &'a mut Vec<DeviceRequest>,
+    pub(crate) gpadls: &'a GpadlTable,
 }
 
 impl ChannelHandle<'_> {
@@ -147,6 +149,13 @@ impl ChannelHandle<'_> {
     /// Guest RAM, for GPA-direct and GPADL data.
     pub fn memory(&self) -> &dyn GuestMemory {
         self.host.memory()
+    }
+
+    /// A complete GPADL of this connection by id (e.g. a buffer the guest names in a device
+    /// protocol message, such as netvsc's receive and send buffers). The device checks that
+    /// `relid` is one of its channels.
+    pub fn gpadl(&self, id: u32) -> Option<&Gpadl> {
+        self.gpadls.get(id)
     }
 
     /// Sends an in-band data packet.
@@ -233,6 +242,7 @@ pub struct DeviceContext<'a> {
     pub(crate) channels: &'a mut [Channel],
     pub(crate) host: &'a mut dyn HostToGuest,
     pub(crate) requests: &'a mut Vec<DeviceRequest>,
+    pub(crate) gpadls: &'a GpadlTable,
 }
 
 impl DeviceContext<'_> {
@@ -262,6 +272,7 @@ impl DeviceContext<'_> {
             open,
             host: &mut *self.host,
             requests: &mut *self.requests,
+            gpadls: self.gpadls,
         })
     }
 

@@ -55,6 +55,7 @@ impl VmbusServer {
                 channels: &mut slot.channels,
                 host: &mut *host,
                 requests: &mut requests,
+                gpadls: &self.gpadls,
             };
             slot.device.poll(&mut ctx);
             self.run_requests(host, d, requests);
@@ -95,6 +96,7 @@ impl VmbusServer {
                 open,
                 host: &mut *host,
                 requests: &mut requests,
+                gpadls: &self.gpadls,
             };
             for p in &packets {
                 let packet = IncomingPacket {

@@ -10,19 +10,20 @@
 //! sub-channels, unload), `channel` (GPADL messages, open/close/modify), `gpadl` (GPADL
 //! assembly and validation), `ring` (ring buffers over GPADL pages), `events` (signals,
 //! packet dispatch, polling), `offers` (offer fields, relids, GUID text), `device` (the device
-//! trait), `ic` (the integration components). Wire layouts: `rhv_proto::{vmbus, ring}`.
+//! trait); the integration components are in `crate::ic`. Wire layouts:
+//! `rhv_proto::{vmbus, ring}`.
 
 mod channel;
 mod connection;
 mod device;
 mod events;
 mod gpadl;
-mod ic;
+mod hostile;
 mod offers;
 mod ring;
 mod session;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -32,13 +33,15 @@ use rhv_proto::vmbus::{self as proto, MessageType};
 
 use crate::hv::{GuestToHost, HostToGuest, HvStatus};
 
+pub use crate::ic::{IcConfig, IcKind, IntegrationComponent};
 pub use channel::ChannelState;
 pub use connection::{ConnectionInfo, SUPPORTED_VERSIONS};
 pub use device::{
     ChannelHandle, ControlError, DeviceContext, IncomingPacket, OpenRefused, OpenRequest,
     VmbusDevice,
 };
-pub use ic::{IcKind, IntegrationComponent};
+pub use gpadl::{Gpadl, GpadlRange};
+pub use hostile::HostileMode;
 pub use offers::{guid_text, parse_guid, OfferParams};
 pub use ring::{HostRingError, SendError};
 
@@ -128,6 +131,8 @@ pub struct VmbusServer {
     /// REQUESTOFFERS has been answered in this connection.
     offers_sent: bool,
     all_offers_delivered_at: Option<Instant>,
+    /// Deliberate misbehaviour for robustness tests (`hostile.rs`).
+    hostile: hostile::Hostile,
 }
 
 impl VmbusServer {
@@ -141,6 +146,7 @@ impl VmbusServer {
             relids: RelidAllocator::default(),
             offers_sent: false,
             all_offers_delivered_at: None,
+            hostile: hostile::Hostile::default(),
         }
     }
 
@@ -168,8 +174,13 @@ impl VmbusServer {
     /// Adds the four integration components `hv_utils` drives (shutdown, time sync,
     /// heartbeat, KVP), with Hyper-V's fixed instance GUIDs.
     pub fn add_integration_components(&mut self) -> Result<(), VmbusError> {
+        self.add_integration_components_with(&IcConfig::default())
+    }
+
+    /// [`VmbusServer::add_integration_components`] with other timing or a reference clock.
+    pub fn add_integration_components_with(&mut self, config: &IcConfig) -> Result<(), VmbusError> {
         for kind in IcKind::ALL {
-            self.add_device(Box::new(IntegrationComponent::new(kind)))?;
+            self.add_device(Box::new(IntegrationComponent::with_config(kind, config)))?;
         }
         Ok(())
     }

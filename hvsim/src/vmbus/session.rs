@@ -58,6 +58,7 @@ impl VmbusServer {
             return Ok(());
         }
         self.offers_sent = true;
+        self.hostile_offers(host);
         self.offer_pending_channels(host);
         let mut m = proto::AllOffersDelivered::new_zeroed();
         m.header = proto::MessageHeader::new(proto::MessageType::AllOffersDelivered);
@@ -177,6 +178,24 @@ impl VmbusServer {
             self.forget_channel(relid);
         }
         Ok(())
+    }
+
+    /// Withdraws the sub-channels of device `d` after the guest closed its primary channel,
+    /// as Hyper-V does: the guest closes them before the primary, and a driver that opens the
+    /// device again (Linux's netvsc on an MTU or channel-count change) asks for new ones and
+    /// waits for their offers.
+    pub(super) fn rescind_subchannels(&mut self, host: &mut dyn HostToGuest, d: usize) {
+        let subs: Vec<u32> = self.devices[d]
+            .channels
+            .iter()
+            .filter(|c| c.subchannel_index != 0 && !c.rescinded)
+            .map(|c| c.relid)
+            .collect();
+        for relid in subs {
+            if let Err(e) = self.rescind(host, ChannelTarget::Relid(relid)) {
+                tracing::debug!(relid, "sub-channel not rescinded: {e}");
+            }
+        }
     }
 
     pub(super) fn on_relid_released(&mut self, bytes: &[u8]) -> Result<(), ParseError> {

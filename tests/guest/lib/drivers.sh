@@ -17,6 +17,36 @@ load_utils() {
 	esac
 }
 
+# load_net: the synthetic network driver (the C one links the ucs2_string helper module).
+load_net() {
+	case $DRIVERS in
+	c) load ucs2_string && load hv_netvsc ;;
+	rust) load rhv_netvsc ;;
+	esac
+}
+
+# load_storage: the synthetic SCSI driver (the disks then appear as sd devices).
+load_storage() {
+	case $DRIVERS in
+	c) load hv_storvsc ;;
+	rust) load rhv_storvsc ;;
+	esac
+}
+
+unload_vmbus() {
+	case $DRIVERS in
+	c) unload hv_vmbus ;;
+	rust) unload rhv_vmbus ;;
+	esac
+}
+
+unload_utils() {
+	case $DRIVERS in
+	c) unload hv_utils ;;
+	rust) unload rhv_utils ;;
+	esac
+}
+
 # vmbus_devices: one line per device on the vmbus bus: "<name> <class_id> <device_id>".
 vmbus_devices() {
 	for d in /sys/bus/vmbus/devices/*; do

@@ -399,6 +399,38 @@ fn sub_channels_on_request() {
 }
 
 #[test]
+fn closing_the_primary_rescinds_the_sub_channels_and_a_reopen_gets_new_ones() {
+    let (mut g, _) = Guest::with_devices(2);
+    g.boot();
+    let (_, primary) = g.open(5, 2, 2, 0);
+    let sub = |g: &mut Guest| {
+        g.server
+            .offer_subchannels(&mut g.host, ChannelTarget::Relid(5), 2)
+    };
+    assert_eq!(sub(&mut g), Ok(2));
+    g.take();
+    let (status, _) = g.open(6, 2, 2, 1);
+    assert_eq!(status, 0);
+    // Linux's vmbus_close(): sub-channels first, then the primary.
+    g.close(6);
+    assert!(g.take().is_empty());
+    g.close(5);
+    let rescinded: Vec<u32> = g
+        .take()
+        .iter()
+        .map(|p| p.parse::<proto::RescindChannelOffer>().child_relid)
+        .collect();
+    assert_eq!(rescinded, [6, 7]);
+    assert_eq!(g.state_of(5), Some(ChannelState::Closed));
+    // Until the guest releases them, their indices stay taken.
+    assert_eq!(sub(&mut g), Err(VmbusError::NoMoreSubchannels));
+    g.release(6);
+    g.release(7);
+    assert_eq!(g.open_raw(5, 5, primary.gpadl, 0, 2), Some(0));
+    assert_eq!(sub(&mut g), Ok(2));
+}
+
+#[test]
 fn sub_channels_need_a_connection() {
     let (mut g, _) = Guest::with_devices(2);
     assert_eq!(

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The integration components (ICs) the host offers every guest — heartbeat, shutdown, time
+//! synchronisation and key-value pair exchange — as VMBus devices.
+//!
+//! Each IC is a message-mode pipe channel on which the host asks and the guest answers. Right
+//! after the guest opens the channel the host sends NEGOTIATE with the framework and service
+//! versions it speaks and checks the guest's choice; afterwards it keeps one request
+//! outstanding at a time and gives up on a missing answer after a timeout. Wrong answers
+//! (sizes, types, transaction ids, values) are counted and logged, rate-limited; they never
+//! stop the simulation.
+//!
+//! Files: `framework` (negotiation, framing, the outstanding transaction, counters — what all
+//! four share), `component` (the [`VmbusDevice`](crate::vmbus::VmbusDevice) glue), one file per
+//! service, `command` (control-command arguments). Wire formats: `rhv_proto::{ic, kvp}`.
+//!
+//! # Control commands
+//!
+//! `hvsim ctl --socket S device <instance GUID or relid> '<json>'` passes a JSON object to the
+//! IC; the answer is a JSON value. A command never waits for the guest: one that needs the
+//! guest answers `{"state":"pending","id":N}` and the caller polls for the outcome.
+//!
+//! Every IC:
+//!
+//! | command | answer |
+//! | --- | --- |
+//! | `{"op":"status"}` | `{"ic", "state": "closed"\|"negotiating"\|"ready"\|"refused", "framework", "version" (negotiated), "packets" (received), "answers" (good answers to requests after the negotiation), "bad" (rejected packets), "timeouts", "last_bad", "refused" (why, when refused)}` plus the service's fields below |
+//! | `{"op":"stats"}` | `{"ic", "packets"}` |
+//!
+//! Heartbeat (the host sends a sequence number every interval, the guest answers it plus one):
+//!
+//! | command | answer |
+//! | --- | --- |
+//! | `{"op":"status"}` | adds `"last_sequence"` (the guest's last answer, null before it), `"missed"`, `"interval_ms"` |
+//! | `{"op":"interval","ms":N}` | changes the interval (10..=3600000 ms) |
+//!
+//! Shutdown:
+//!
+//! | command | answer |
+//! | --- | --- |
+//! | `{"op":"shutdown"}`, `{"op":"reboot"}`, `{"op":"hibernate"}`, each with optional `"force":bool`, `"reason":u32`, `"timeout_secs":u32`, `"message":"text"` | `{"state":"pending","id":N}` |
+//! | `{"op":"status"}` | adds `"request"`: `{"id", "op", "flags", "state": "queued"\|"sent"\|"done"\|"timeout"\|"failed", "status", "status_text"}` of the last request |
+//!
+//! Timesync (SYNC right after negotiation, SAMPLE every interval; host time is the wall clock
+//! in 100 ns units since 1601 plus the offset):
+//!
+//! | command | answer |
+//! | --- | --- |
+//! | `{"op":"sample"}`, `{"op":"sync"}`, optional `"offset_secs":X` for this message only | `{"state":"queued"}` |
+//! | `{"op":"offset","offset_secs":X}` | sets the offset of every later message |
+//! | `{"op":"status"}` | adds `"syncs"`, `"samples"`, `"failed"`, `"offset_secs"`, `"last_host_time"`, `"last_unix_secs"` |
+//!
+//! KVP (pools: `"external"`, `"guest"`, `"auto"`, `"auto_external"`, `"auto_internal"` or 0..4):
+//!
+//! | command | answer |
+//! | --- | --- |
+//! | `{"op":"set","pool":P,"key":K,"value":V}` (V a string; `"type":"u32"\|"u64"` with a number) | `{"state":"pending","id":N}` |
+//! | `{"op":"get","pool":P,"key":K}`, `{"op":"delete","pool":P,"key":K}` | `{"state":"pending","id":N}` |
+//! | `{"op":"enumerate","pool":P,"index":I}` | `{"state":"pending","id":N}` |
+//! | `{"op":"scan","pool":P}` | enumerates P from index 0 until the guest says "no more" (into `pools`); `{"state":"pending","id":N}` |
+//! | `{"op":"result"}` or `{"op":"result","id":N}` | the outcome of the latest request (or of request N; the last 32 are kept): `{"id", "op", "pool", "state": "pending"\|"done"\|"timeout"\|"failed"\|"bad_answer", "status", "status_text": "ok"\|"no_such_item"\|"fail"\|…, "key", "value", "index", "entries", "error"}`; `{"state":"idle"}` before any |
+//! | `{"op":"pools"}` | what the host knows of each pool: `{"auto": {"OSName": "…"}, …}` |
+//! | `{"op":"status"}` | adds `"queued"`, `"in_flight"`, `"completed"` |
+//!
+//! Requests are refused while the IC is not negotiated (Linux answers KVP's NEGOTIATE only once
+//! its `hv_kvp_daemon` runs) and when 16 are already queued. Linux 7.3 with its stock daemon
+//! answers GET with an empty value (the daemon copies `value_size` = 0 bytes, and the kernel
+//! reads the value from the ENUMERATE layout), so GET is only good for "does the key exist";
+//! read values with ENUMERATE.
+
+mod command;
+mod component;
+mod framework;
+mod heartbeat;
+mod kvp;
+mod shutdown;
+#[cfg(test)]
+mod tests;
+mod timesync;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhv_proto::guid::Guid;
+
+pub use component::IntegrationComponent;
+
+/// Which integration component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcKind {
+    /// Heartbeat.
+    Heartbeat,
+    /// Guest shutdown.
+    Shutdown,
+    /// Time synchronisation.
+    Timesync,
+    /// Key-value pair exchange.
+    Kvp,
+}
+
+impl IcKind {
+    /// All four, in the order Hyper-V usually offers them.
+    pub const ALL: [IcKind; 4] = [
+        IcKind::Shutdown,
+        IcKind::Timesync,
+        IcKind::Heartbeat,
+        IcKind::Kvp,
+    ];
+
+    /// Short name for logs and the control interface.
+    pub fn name(self) -> &'static str {
+        match self {
+            IcKind::Heartbeat => "heartbeat",
+            IcKind::Shutdown => "shutdown",
+            IcKind::Timesync => "timesync",
+            IcKind::Kvp => "kvp",
+        }
+    }
+
+    /// The class GUID `hv_utils` matches (`HV_*_GUID` in include/linux/hyperv.h).
+    pub fn class_id(self) -> Guid {
+        match self {
+            IcKind::Heartbeat => Guid::from_fields(
+                0x57164f39,
+                0x9115,
+                0x4e78,
+                [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d],
+            ),
+            IcKind::Shutdown => Guid::from_fields(
+                0x0e0b6031,
+                0x5213,
+                0x4934,
+                [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb],
+            ),
+            IcKind::Timesync => Guid::from_fields(
+                0x9527e630,
+                0xd0ae,
+                0x497b,
+                [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
+            ),
+            IcKind::Kvp => Guid::from_fields(
+                0xa9a0f4e7,
+                0x5a45,
+                0x4d96,
+                [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
+            ),
+        }
+    }
+
+    /// The instance GUID (sysfs `device_id`): Hyper-V uses the same one in every VM.
+    pub fn instance_id(self) -> Guid {
+        match self {
+            IcKind::Heartbeat => Guid::from_fields(
+                0xfd149e91,
+                0x82e0,
+                0x4a7d,
+                [0xaf, 0xa6, 0x2a, 0x41, 0x66, 0xcb, 0xd7, 0xc0],
+            ),
+            IcKind::Shutdown => Guid::from_fields(
+                0xb6650ff7,
+                0x33bc,
+                0x4840,
+                [0x80, 0x48, 0xe0, 0x67, 0x67, 0x86, 0xf3, 0x93],
+            ),
+            IcKind::Timesync => Guid::from_fields(
+                0x2dd1ce17,
+                0x079e,
+                0x403c,
+                [0xb3, 0x52, 0xa1, 0x92, 0x1e, 0xe2, 0x07, 0xee],
+            ),
+            IcKind::Kvp => Guid::from_fields(
+                0x242ff919,
+                0x07db,
+                0x4180,
+                [0x9c, 0x2e, 0xb8, 0x6c, 0xb6, 0x8c, 0x8c, 0x55],
+            ),
+        }
+    }
+}
+
+/// The partition reference counter (100 ns units since the partition started), as the
+/// guest reads it from `HV_X64_MSR_TIME_REF_COUNT`.
+pub type ReferenceClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Timing and clock settings of the ICs.
+#[derive(Clone)]
+pub struct IcConfig {
+    /// Time between heartbeats.
+    pub heartbeat_interval: Duration,
+    /// Time between timesync samples.
+    pub timesync_sample_interval: Duration,
+    /// Added to the host's wall clock in every timesync message, in nanoseconds.
+    pub timesync_offset_nanos: i64,
+    /// With a reference clock the host offers timesync 4.0, whose messages carry the
+    /// reference time of the sample; without one it offers only 1.0 and 3.0.
+    pub reference_clock: Option<ReferenceClock>,
+    /// How long the host waits for the answer to a heartbeat, shutdown or timesync message.
+    pub answer_timeout: Duration,
+    /// How long the host waits for the answer to a KVP request (Linux gives its daemon 30 s
+    /// before it answers with a failure).
+    pub kvp_answer_timeout: Duration,
+    /// After this long without a NEGOTIATE answer the host logs and counts a timeout (it keeps
+    /// waiting; KVP waits silently, as Linux answers it only once its daemon runs).
+    pub negotiation_timeout: Duration,
+}
+
+impl Default for IcConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(1),
+            timesync_sample_interval: Duration::from_secs(5),
+            timesync_offset_nanos: 0,
+            reference_clock: None,
+            answer_timeout: Duration::from_secs(10),
+            kvp_answer_timeout: Duration::from_secs(35),
+            negotiation_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl fmt::Debug for IcConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IcConfig")
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("timesync_sample_interval", &self.timesync_sample_interval)
+            .field("timesync_offset_nanos", &self.timesync_offset_nanos)
+            .field("reference_clock", &self.reference_clock.is_some())
+            .field("answer_timeout", &self.answer_timeout)
+            .field("kvp_answer_timeout", &self.kvp_answer_timeout)
+            .field("negotiation_timeout", &self.negotiation_timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Frames both ways and the flow control between the host network and the guest's rings.
+//!
+//! Guest → host: each RNDIS data message's frame goes straight to the backend.
+//! Host → guest: frames are read from the backend only while receive-buffer sections are
+//! free (the rest waits in the TAP's queue), filtered as the guest's packet filter says,
+//! wrapped into RNDIS data messages (with the RSS hash), queued on the channel RSS picks and
+//! sent in batches of transfer-page packets. A full ring keeps the queue for the next poll
+//! or the guest's signal; completions and control answers go first.
+
+use rhv_proto::rndis::{self, MessageHeader, PerPacketInfo, PPI_HASH_VALUE};
+use zerocopy::IntoBytes;
+
+use super::channel::{ChannelSet, Queued, VspChannel};
+use super::protocol::PacketError;
+use super::rx::{RxError, MAX_RANGES_PER_PACKET};
+use super::tx;
+use super::Netvsp;
+use crate::vmbus::{warn_allowed, SendError};
+
+/// Most frames taken from the backend per call, so one busy NIC cannot hold the event loop.
+const MAX_FRAMES_PER_POLL: usize = 1024;
+
+/// An RNDIS data message carrying `frame`, with the RSS hash as per-packet info.
+fn data_message(frame: &[u8], hash: Option<u32>) -> Vec<u8> {
+    let ppi_len = if hash.is_some() { 16 } else { 0 };
+    let body_len = size_of::<rndis::Packet>() + ppi_len + frame.len();
+    let mut m = Vec::with_capacity(rndis::HEADER_SIZE + body_len);
+    m.extend_from_slice(MessageHeader::new(rndis::MessageType::Packet, body_len).as_bytes());
+    // CAST: frames come from a 64 KiB buffer.
+    m.extend_from_slice(rndis::Packet::new(frame.len() as u32, ppi_len as u32).as_bytes());
+    if let Some(h) = hash {
+        m.extend_from_slice(PerPacketInfo::new(PPI_HASH_VALUE, 4).as_bytes());
+        m.extend_from_slice(&h.to_le_bytes());
+    }
+    m.extend_from_slice(frame);
+    m
+}
+
+/// Whether the guest's packet filter lets a frame to `dst` in.
+fn filter_accepts(filter: u32, mac: &[u8; 6], dst: &[u8]) -> bool {
+    use rhv_proto::ndis::*;
+    if filter & PACKET_TYPE_PROMISCUOUS != 0 {
+        return true;
+    }
+    match dst {
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff] => filter & PACKET_TYPE_BROADCAST != 0,
+        [first, ..] if first & 1 != 0 => {
+            filter & (PACKET_TYPE_ALL_MULTICAST | PACKET_TYPE_MULTICAST) != 0
+        }
+        _ => filter & PACKET_TYPE_DIRECTED != 0 && dst == mac,
+    }
+}
+
+impl Netvsp {
+    /// Sends the frame of one RNDIS data message to the host network.
+    pub(super) fn transmit(&mut self, msg: &rndis::Message<'_>) -> Result<(), PacketError> {
+        let packet = msg.packet()?;
+        let frame = tx::frame(&packet);
+        let stats = &mut self.stats.from_guest;
+        if !self.rndis.link_up || frame.len() < 14 {
+            stats.drops += 1;
+            return Ok(());
+        }
+        match self.backend.send(&frame) {
+            Ok(()) => {
+                stats.frames += 1;
+                stats.bytes += frame.len() as u64;
+            }
+            Err(e) => {
+                stats.drops += 1;
+                if warn_allowed() {
+                    tracing::warn!(device = "netvsp", "backend send failed: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes frames from the backend into the channel queues while receive-buffer sections
+    /// are free for them.
+    pub(super) fn receive_from_backend(&mut self) {
+        for _ in 0..MAX_FRAMES_PER_POLL {
+            let queued: usize = self.queues.values().map(|q| q.rndis.len()).sum();
+            let free = self.recv.as_ref().map_or(0, |r| r.free_sections());
+            let deliverable = self.rndis.initialized && self.queues.contains_key(&0);
+            if deliverable && free <= queued {
+                return;
+            }
+            let len = match self.backend.recv(&mut self.frame_buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => return,
+                Err(e) => {
+                    if warn_allowed() {
+                        tracing::warn!(device = "netvsp", "backend receive failed: {e}");
+                    }
+                    return;
+                }
+            };
+            self.accept_frame(len.min(self.frame_buf.len()));
+        }
+    }
+
+    /// Filters, wraps and queues the frame in `frame_buf[..len]`.
+    fn accept_frame(&mut self, len: usize) {
+        let frame = &self.frame_buf[..len];
+        let wanted = self.rndis.initialized
+            && self.rndis.link_up
+            && len >= 14
+            && filter_accepts(
+                self.rndis.packet_filter,
+                &self.rndis.current_mac,
+                &frame[..6],
+            );
+        let Some(recv) = self.recv.as_ref().filter(|_| wanted) else {
+            self.stats.filtered += 1;
+            return;
+        };
+        let (hash, queue) = match self.rndis.rss.classify(frame) {
+            Some((h, q)) if self.queues.contains_key(&q) => (Some(h), q),
+            Some((h, _)) => (Some(h), 0),
+            None => (None, 0),
+        };
+        let message = data_message(frame, hash);
+        if message.len() > recv.section_size() as usize {
+            self.stats.to_guest.drops += 1;
+            return;
+        }
+        match self.queues.get_mut(&queue) {
+            Some(q) => q.rndis.push_back(Queued {
+                bytes: message,
+                frame_len: len,
+            }),
+            None => self.stats.filtered += 1,
+        }
+    }
+
+    /// Sends what waits on `ch`, as far as its ring and the receive buffer allow.
+    pub(super) fn flush(&mut self, ch: &mut dyn VspChannel) {
+        let index = ch.subchannel_index();
+        let Some(q) = self.queues.get_mut(&index) else {
+            return;
+        };
+        while let Some(o) = q.nvsp.front() {
+            match o.send(ch) {
+                Ok(()) => {}
+                Err(SendError::Full) => return,
+                Err(e) => {
+                    if warn_allowed() {
+                        tracing::warn!(device = "netvsp", channel = index, "NVSP packet lost: {e}");
+                    }
+                }
+            }
+            q.nvsp.pop_front();
+        }
+        while !q.rndis.is_empty() {
+            if self
+                .recv
+                .as_ref()
+                .is_some_and(|r| ch.gpadl(r.gpadl()).is_none())
+            {
+                // The guest tore the buffer down without revoking it first.
+                self.stats.bad_packets += 1;
+                if warn_allowed() {
+                    tracing::warn!(
+                        device = "netvsp",
+                        "receive buffer GPADL is gone; buffer dropped"
+                    );
+                }
+                self.recv = None;
+            }
+            let Some(recv) = self.recv.as_mut() else {
+                let lost = q.rndis.drain(..).filter(|m| m.frame_len > 0).count();
+                self.stats.to_guest.drops += lost as u64;
+                return;
+            };
+            let n = q
+                .rndis
+                .len()
+                .min(recv.free_sections())
+                .min(MAX_RANGES_PER_PACKET);
+            if n == 0 {
+                return;
+            }
+            let batch: Vec<&[u8]> = q.rndis.iter().take(n).map(|m| m.bytes.as_slice()).collect();
+            let result = recv.deliver(ch, &batch);
+            if matches!(result, Err(RxError::Send(SendError::Full))) {
+                return;
+            }
+            let stats = &mut self.stats.to_guest;
+            for m in q.rndis.drain(..n).filter(|m| m.frame_len > 0) {
+                if result.is_ok() {
+                    stats.frames += 1;
+                    stats.bytes += m.frame_len as u64;
+                } else {
+                    stats.drops += 1;
+                }
+            }
+            if let Err(e) = result {
+                if warn_allowed() {
+                    tracing::warn!(device = "netvsp", channel = index, "receive lost: {e}");
+                }
+            }
+        }
+    }
+
+    /// Periodic work: frames from the backend, then every channel's queue.
+    pub(super) fn service(&mut self, set: &mut dyn ChannelSet) {
+        self.receive_from_backend();
+        for index in set.open_channels() {
+            if self.queues.get(&index).is_some_and(|q| !q.is_empty()) {
+                set.with_channel(index, &mut |ch| self.flush(ch));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_filter() {
+        use rhv_proto::ndis::*;
+        let mac = [0, 0x15, 0x5d, 0, 0, 1];
+        let bcast = [0xff; 6];
+        let mcast = [0x33, 0x33, 0, 0, 0, 1];
+        let other = [0, 0x15, 0x5d, 0, 0, 2];
+        let d = PACKET_TYPE_DIRECTED;
+        assert!(filter_accepts(d, &mac, &mac));
+        assert!(!filter_accepts(d, &mac, &other));
+        assert!(!filter_accepts(d, &mac, &bcast));
+        assert!(filter_accepts(d | PACKET_TYPE_BROADCAST, &mac, &bcast));
+        assert!(!filter_accepts(d | PACKET_TYPE_BROADCAST, &mac, &mcast));
+        assert!(filter_accepts(d | PACKET_TYPE_ALL_MULTICAST, &mac, &mcast));
+        assert!(filter_accepts(PACKET_TYPE_PROMISCUOUS, &mac, &other));
+        assert!(!filter_accepts(0, &mac, &mac));
+    }
+
+    #[test]
+    fn data_messages_parse_back() {
+        let m = data_message(b"0123456789abcdef", Some(7));
+        let (msg, rest) = rndis::Message::split(&m).unwrap();
+        assert!(rest.is_empty());
+        let p = msg.packet().unwrap();
+        assert_eq!(p.data, b"0123456789abcdef");
+        assert_eq!(p.ppi_u32(PPI_HASH_VALUE), Some(7));
+        let m = data_message(b"x", None);
+        assert_eq!(m.len(), 8 + 36 + 1);
+    }
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Hot-plug, control commands and completions held back by a full ring.
+
+use super::*;
+
+#[test]
+fn hot_plug_changes_the_luns_and_asks_for_a_rescan() {
+    let mut g = Guest::new(&["ram:size=1M"], 2);
+    assert!(
+        g.dev.rescan_packet().is_none(),
+        "boot disks need no notification"
+    );
+    g.dev.on_open(&open_request(0)).unwrap();
+    g.linux_init();
+    let r = g
+        .dev
+        .control(&json!({"op": "add_disk", "disk": "ram:size=2M,sector=4096"}));
+    assert_eq!(r, Ok(json!({"lun": 1})));
+    let bus = g.dev.rescan_packet().expect("ENUMERATE_BUS");
+    assert_eq!(bus.len(), 64);
+    assert_eq!(&bus[..4], &(Operation::EnumerateBus as u32).to_le_bytes());
+    g.dev.rescan_sent(Err(SendError::Full));
+    assert!(g.dev.rescan_packet().is_some(), "retried after a full ring");
+    g.dev.rescan_sent(Ok(()));
+    assert!(g.dev.rescan_packet().is_none());
+    let rl = [REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+    let srb = g.srb(0, 0, &rl, vstor::DATA_IN_READ, Some((0, 256)));
+    assert_eq!({ srb.data_transfer_length }, 24);
+    assert_eq!(g.data(16, 2), vec![0, 1]);
+    let r = g
+        .dev
+        .control(&json!({"op": "add_disk", "disk": "ram:size=1M", "lun": 7}));
+    assert_eq!(r, Ok(json!({"lun": 7})));
+    let r = g.dev.control(&json!({"op": "remove_disk", "lun": 1}));
+    assert_eq!(r, Ok(json!({"lun": 1, "backend": "ram"})));
+    let srb = g.srb(
+        0,
+        1,
+        &[TEST_UNIT_READY, 0, 0, 0, 0, 0],
+        vstor::DATA_IN_UNKNOWN,
+        None,
+    );
+    assert_eq!(srb.srb_status, vstor::SRB_STATUS_INVALID_LUN);
+    let srb = g.srb(
+        0,
+        7,
+        &[TEST_UNIT_READY, 0, 0, 0, 0, 0],
+        vstor::DATA_IN_UNKNOWN,
+        None,
+    );
+    assert_eq!(srb.srb_status, vstor::SRB_STATUS_SUCCESS);
+    // Without an initialized guest there is nobody to tell.
+    g.dev.on_close(0);
+    g.dev
+        .control(&json!({"op": "remove_disk", "lun": 7}))
+        .unwrap();
+    assert!(g.dev.rescan_packet().is_none());
+}
+
+#[test]
+fn control_errors() {
+    let mut g = Guest::new(&["ram:size=1M"], 2);
+    for bad in [
+        json!({}),
+        json!({"op": "frobnicate"}),
+        json!({"op": "add_disk"}),
+        json!({"op": "add_disk", "disk": "ram"}),
+        json!({"op": "add_disk", "disk": "ram:size=1M", "lun": 0}),
+        json!({"op": "add_disk", "disk": "ram:size=1M", "lun": 300}),
+        json!({"op": "add_disk", "disk": "file:path=/nonexistent/x.img"}),
+        json!({"op": "remove_disk"}),
+        json!({"op": "remove_disk", "lun": 3}),
+        json!({"op": "remove_disk", "lun": -1}),
+    ] {
+        assert!(g.dev.control(&bad).is_err(), "{bad}");
+    }
+    let stats = g.dev.control(&json!({"op": "stats"})).unwrap();
+    assert_eq!(stats["controller"], "storvsp0");
+    assert_eq!(stats["instance_id"], "f3a5c8d0-6e2b-4c71-9a1d-2b7e5c0d0000");
+    assert_eq!(stats["disks"].as_array().unwrap().len(), 1);
+    assert_eq!(stats["state"], "await_begin");
+}
+
+#[test]
+fn completions_wait_for_ring_space() {
+    let mut g = Guest::new(&["ram:size=1M"], 2);
+    g.linux_init();
+    g.ch.full = true;
+    for _ in 0..3 {
+        assert!(g
+            .send_raw(
+                0,
+                PacketType::DataInband,
+                &[],
+                request(Operation::ResetBus).as_bytes()
+            )
+            .is_none());
+    }
+    g.ch.full = false;
+    g.dev.flush_deferred(&mut g.ch, 0);
+    let ids: Vec<u64> = g.ch.completions.iter().rev().take(3).map(|c| c.0).collect();
+    assert_eq!(ids, vec![g.next_id, g.next_id - 1, g.next_id - 2]);
+    assert_eq!(g.dev.stats()["counters"]["completions_deferred"], 3);
+}

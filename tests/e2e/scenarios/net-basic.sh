@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+description="eth0 comes up with the configured MAC, pings the host end of its TAP, and iperf3 runs 5 s each way"
+. "$RHV_TOP/tests/e2e/net-lib.sh"
+timeout=300
+
+guest() {
+	load_vmbus || exit 1
+	load_net || exit 1
+	wait_for /sys/class/net/eth0 30 || exit 1
+	echo "RHV-NET: mac $(cat /sys/class/net/eth0/address)"
+	ip addr add 10.231.0.2/24 dev eth0 && ip link set eth0 up || exit 1
+	ping -c 3 -w 60 10.231.0.1 >/tmp/ping.txt 2>&1
+	rc=$?
+	sed 's/^/PING: /' /tmp/ping.txt
+	[ $rc = 0 ] || { echo "guest: no answer to ping"; exit 1; }
+	echo "RHV-NET: ping ok"
+	for dir in UP DOWN; do
+		flag=
+		[ $dir = DOWN ] && flag=-R
+		timeout 90 iperf3 -c 10.231.0.1 -t 5 -f m $flag >/tmp/iperf.txt 2>&1
+		rc=$?
+		sed "s/^/IPERF-$dir: /" /tmp/iperf.txt
+		[ $rc = 0 ] || { echo "guest: iperf3 $dir failed ($rc)"; exit 1; }
+	done
+	echo "RHV-STEP: net-stats"
+	timeout 60 nc -l -p 7000 >/dev/null || { echo "guest: the host never connected"; exit 1; }
+}
+
+host() {
+	await_console '^RHV-STEP: net-stats' 280
+	netvsp '{"op":"stats"}' >"$E2E_OUT/netvsp-stats.json"
+	cat "$E2E_OUT/netvsp-stats.json"
+	release_guest
+}
+
+host_after() {
+	expect_eq "eth0 MAC address" "$net_mac" "$(console | sed -n 's/^RHV-NET: mac //p')"
+	console | grep '^RHV-NET: ping ok' >/dev/null || fail "the guest could not ping $net_host_ip"
+	for dir in UP DOWN; do
+		rate=$(iperf_rate $dir)
+		[ -n "$rate" ] || fail "no iperf3 $dir result on the console"
+		awk "BEGIN { exit !($rate > 0) }" || fail "iperf3 $dir moved nothing"
+		echo "ok: iperf3 $dir $rate Mbit/s"
+	done
+	s=$E2E_OUT/netvsp-stats.json
+	expect_eq "malformed packets from the guest" 0 "$(jq -r .bad_packets "$s")"
+	expect_eq "link" true "$(jq -r .link_up "$s")"
+	[ "$(jq -r .to_guest.frames "$s")" -gt 1000 ] || fail "few frames reached the guest"
+	[ "$(jq -r .from_guest.frames "$s")" -gt 1000 ] || fail "few frames left the guest"
+	echo "ok: frames to/from the guest: $(jq -r .to_guest.frames "$s")/$(jq -r .from_guest.frames "$s")"
+}

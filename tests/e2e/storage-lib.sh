@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-2.0
+# Host helpers for the storage scenarios (hvsim's synthetic SCSI controller, storvsp0).
+# Sourced by the scenario files; uses host-lib.sh's ctl and fail.
+
+# storvsp_target: the controller's instance GUID, as the control interface names devices.
+storvsp_target() {
+	ctl channels | jq -r '[.[] | select(.device == "storvsp0" and .subchannel_index == 0)][0].instance_id'
+}
+
+# storvsp_ctl JSON: a control command for the controller; prints the JSON result.
+storvsp_ctl() {
+	local t
+	t=$(storvsp_target)
+	[ -n "$t" ] && [ "$t" != null ] || fail "hvsim has no storvsp0 device"
+	ctl device "$t" "$1"
+}
+
+# storvsp_stat JQ-FILTER: one value of the controller's statistics.
+storvsp_stat() {
+	storvsp_ctl '{"op":"stats"}' | jq -r "$1"
+}
+
+# allocated_bytes FILE: the bytes the file system has allocated for FILE.
+allocated_bytes() {
+	echo $(($(stat -c %b "$1") * $(stat -c %B "$1")))
+}
+
+# no_io_errors: fails if the guest console shows block-layer or SCSI errors.
+no_io_errors() {
+	if console | grep -E 'I/O error|critical (medium|target) error|Medium Error|EXT4-fs error|Buffer I/O'; then
+		fail "the guest logged I/O errors"
+	fi
+	echo "ok: no I/O errors on the guest console"
+}

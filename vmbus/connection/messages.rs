@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Messages from the host: the message worker, which hands answers to the waiting request
+//! and passes offers, rescinds and ALLOFFERS_DELIVERED on to the device worker, and the device
+//! worker, which adds and removes the devices of offered channels.
+
+use super::*;
+
+/// The key an answer carries, if its type has one.
+fn answer_key(ty: MessageType, bytes: &[u8]) -> Option<u32> {
+    match ty {
+        MessageType::GpadlCreated => parse::<GpadlCreated>(bytes).ok().map(|(m, _)| m.gpadl),
+        MessageType::GpadlTorndown => parse::<GpadlTorndown>(bytes).ok().map(|(m, _)| m.gpadl),
+        MessageType::OpenChannelResult => {
+            parse::<OpenResult>(bytes).ok().map(|(m, _)| m.child_relid)
+        }
+        _ => None,
+    }
+}
+
+impl Connection {
+    // ---- messages from the host ----
+
+    fn dispatch(this: &Arc<Self>, m: &SynicMessage) {
+        let bytes = m.bytes();
+        let ty = match message_type(bytes) {
+            Ok(ty) => ty,
+            Err(e) => {
+                if ratelimit() {
+                    pr_warn!("ignoring a malformed channel message: {:?}\n", e);
+                }
+                return;
+            }
+        };
+        match ty {
+            MessageType::VersionResponse
+            | MessageType::UnloadResponse
+            | MessageType::GpadlCreated
+            | MessageType::GpadlTorndown
+            | MessageType::OpenChannelResult => this.answer(ty, m),
+            MessageType::RescindChannelOffer => {
+                this.mark_rescinded(bytes);
+                Self::queue_for_devices(this, m);
+            }
+            MessageType::OfferChannel | MessageType::AllOffersDelivered => {
+                Self::queue_for_devices(this, m)
+            }
+            other => {
+                if ratelimit() {
+                    pr_warn!("ignoring unexpected channel message {:?}\n", other);
+                }
+            }
+        }
+    }
+
+    /// Hands a message to the device worker.
+    fn queue_for_devices(this: &Arc<Self>, m: &SynicMessage) {
+        if this.device_queue.lock().push(*m, GFP_KERNEL).is_err() {
+            pr_err!("out of memory: a channel message was dropped\n");
+            return;
+        }
+        // Already queued is fine: the worker drains everything.
+        let _ = workqueue::system().enqueue::<Arc<Connection>, 1>(this.clone());
+    }
+
+    /// A rescind ends waits on the channel right away and makes closing it skip the host,
+    /// before the device worker removes its device.
+    fn mark_rescinded(&self, bytes: &[u8]) {
+        let Ok(relid) = parse_rescind(bytes) else {
+            return;
+        };
+        if let Some(info) = self.channels.lock().info(relid) {
+            info.set_rescinded();
+        }
+        let mut w = self.waiter.lock();
+        if w.expected.is_some_and(|e| e.relid == Some(relid)) {
+            w.aborted = true;
+            self.answered.notify_all();
+        }
+    }
+
+    fn answer(&self, ty: MessageType, m: &SynicMessage) {
+        let key = answer_key(ty, m.bytes());
+        let mut w = self.waiter.lock();
+        let matches = w.expected.is_some_and(|e| e.ty == ty && e.key == key);
+        if matches && w.answer.is_none() {
+            w.answer = Some(*m);
+            self.answered.notify_all();
+        } else if ratelimit() {
+            pr_warn!("ignoring unsolicited {:?}\n", ty);
+        }
+    }
+
+    fn on_offer(this: &Arc<Self>, bytes: &[u8]) {
+        let offer = match parse_offer(bytes) {
+            Ok(o) => o,
+            Err(e) => {
+                if ratelimit() {
+                    log_bad_offer(e);
+                }
+                return;
+            }
+        };
+        let relid = offer.relid;
+        let Ok(info) = Arc::new(DeviceInfo::with_connection(offer, this.clone()), GFP_KERNEL)
+        else {
+            pr_err!("channel {}: out of memory, offer ignored\n", relid);
+            return;
+        };
+        {
+            let mut channels = this.channels.lock();
+            match channels.check(&info) {
+                Ok(()) => {}
+                Err(Conflict::Closed) => return,
+                Err(c) => {
+                    if ratelimit() {
+                        pr_warn!("channel {}: offer ignored, duplicate {:?}\n", relid, c);
+                    }
+                    return;
+                }
+            }
+            if channels
+                .insert(OfferedChannel {
+                    info: info.clone(),
+                    device: None,
+                })
+                .is_err()
+            {
+                pr_err!("channel {}: out of memory, offer dropped\n", relid);
+                return;
+            }
+        }
+        // Sub-channels belong to their primary's device. The table is not locked while the
+        // device registers: a driver's probe may open the channel, whose answers the message
+        // worker delivers after looking at the table for rescinds.
+        if offer.sub_channel_index == 0 {
+            match BusDevice::register(info) {
+                Ok(d) => {
+                    // Only this worker removes entries, so the entry is still there unless
+                    // the table was closed; then the device goes away at once.
+                    if let Err(d) = this.channels.lock().set_device(relid, d) {
+                        drop(d);
+                    }
+                }
+                Err(e) => pr_err!("channel {}: device registration failed: {:?}\n", relid, e),
+            }
+        }
+    }
+
+    fn on_rescind(&self, bytes: &[u8]) {
+        let relid = match parse_rescind(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                if ratelimit() {
+                    pr_warn!("ignoring a malformed rescind: {:?}\n", e);
+                }
+                return;
+            }
+        };
+        let Some(channel) = self.channels.lock().remove(relid) else {
+            if ratelimit() {
+                pr_warn!("rescind of unknown channel {}\n", relid);
+            }
+            return;
+        };
+        // Unregister the device before the relid is given back to the host.
+        drop(channel);
+        if !self.connected() {
+            return;
+        }
+        let m = RelidReleased {
+            header: MessageHeader::new(MessageType::RelidReleased),
+            child_relid: relid,
+        };
+        let conn = self.msg_conn_id.load(ordering::Relaxed);
+        if let Err(e) = self.post(conn, m.as_bytes()) {
+            pr_warn!("channel {}: RELID_RELEASED not sent: {:?}\n", relid, e);
+        }
+    }
+}
+
+fn log_bad_offer(e: OfferError) {
+    match e {
+        OfferError::Malformed(p) => pr_warn!("ignoring a malformed offer: {:?}\n", p),
+        OfferError::Relid(r) => pr_warn!("ignoring an offer with bad child_relid {}\n", r),
+        OfferError::MonitorId(m) => pr_warn!("ignoring an offer with bad monitorid {}\n", m),
+        OfferError::ConnectionId(c) => {
+            pr_warn!("ignoring an offer with bad connection_id {:#x}\n", c)
+        }
+    }
+}
+
+impl WorkItem<1> for Connection {
+    type Pointer = Arc<Connection>;
+
+    fn run(this: Arc<Connection>) {
+        loop {
+            let next = {
+                let mut q = this.device_queue.lock();
+                if q.is_empty() {
+                    None
+                } else {
+                    q.remove(0).ok()
+                }
+            };
+            let Some(m) = next else { break };
+            let bytes = m.bytes();
+            match message_type(bytes) {
+                Ok(MessageType::OfferChannel) => Connection::on_offer(&this, bytes),
+                Ok(MessageType::RescindChannelOffer) => this.on_rescind(bytes),
+                Ok(ty @ MessageType::AllOffersDelivered) => this.answer(ty, &m),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl WorkItem for Connection {
+    type Pointer = Arc<Connection>;
+
+    fn run(this: Arc<Connection>) {
+        loop {
+            let next = this.inbox.lock().pop();
+            let Some(m) = next else { break };
+            Connection::dispatch(&this, &m);
+        }
+        let stalled = this.stalled_cpu.xchg(NO_CPU, ordering::Relaxed);
+        if let Some(cpu) = CpuId::from_u32(stalled) {
+            hooks::poll_on(cpu, &this);
+        }
+    }
+}

@@ -219,57 +219,54 @@ impl KvpMessage {
 
     /// `data` as the [`KvpValue`] of GET and SET.
     pub fn value(&self) -> &KvpValue {
-        // PANIC: never; the data area is larger than a `KvpValue` and both have alignment 1.
-        match KvpValue::ref_from_prefix(&self.data) {
-            Ok((v, _)) => v,
-            Err(_) => unreachable!(),
-        }
+        let d: &GetSetData = zerocopy::transmute_ref!(&self.data);
+        &d.value
     }
 
     /// `data` as the [`KvpValue`] of GET and SET, writable.
     pub fn value_mut(&mut self) -> &mut KvpValue {
-        // PANIC: never; the data area is larger than a `KvpValue` and both have alignment 1.
-        match KvpValue::mut_from_prefix(&mut self.data) {
-            Ok((v, _)) => v,
-            Err(_) => unreachable!(),
-        }
+        let d: &mut GetSetData = zerocopy::transmute_mut!(&mut self.data);
+        &mut d.value
     }
 
     /// `data` as the [`KvpEnumerate`] of ENUMERATE.
     pub fn enumerate(&self) -> &KvpEnumerate {
-        // PANIC: never; the data area is exactly a `KvpEnumerate` and both have alignment 1.
-        match KvpEnumerate::ref_from_prefix(&self.data) {
-            Ok((v, _)) => v,
-            Err(_) => unreachable!(),
-        }
+        zerocopy::transmute_ref!(&self.data)
     }
 
     /// `data` as the [`KvpEnumerate`] of ENUMERATE, writable.
     pub fn enumerate_mut(&mut self) -> &mut KvpEnumerate {
-        // PANIC: never; the data area is exactly a `KvpEnumerate` and both have alignment 1.
-        match KvpEnumerate::mut_from_prefix(&mut self.data) {
-            Ok((v, _)) => v,
-            Err(_) => unreachable!(),
-        }
+        zerocopy::transmute_mut!(&mut self.data)
     }
 
     /// `data` as the [`KvpDelete`] of DELETE.
     pub fn delete(&self) -> &KvpDelete {
-        // PANIC: never; the data area is larger than a `KvpDelete` and both have alignment 1.
-        match KvpDelete::ref_from_prefix(&self.data) {
-            Ok((v, _)) => v,
-            Err(_) => unreachable!(),
-        }
+        let d: &DeleteData = zerocopy::transmute_ref!(&self.data);
+        &d.delete
     }
 
     /// `data` as the [`KvpDelete`] of DELETE, writable.
     pub fn delete_mut(&mut self) -> &mut KvpDelete {
-        // PANIC: never; the data area is larger than a `KvpDelete` and both have alignment 1.
-        match KvpDelete::mut_from_prefix(&mut self.data) {
-            Ok((v, _)) => v,
-            Err(_) => unreachable!(),
-        }
+        let d: &mut DeleteData = zerocopy::transmute_mut!(&mut self.data);
+        &mut d.delete
     }
+}
+
+/// The data area of GET and SET: a value and unused bytes (the views above are checked at
+/// compile time: same size, alignment 1).
+#[repr(C, packed)]
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+struct GetSetData {
+    value: KvpValue,
+    unused: [u8; KVP_EXCHANGE_DATA_SIZE - core::mem::size_of::<KvpValue>()],
+}
+
+/// The data area of DELETE.
+#[repr(C, packed)]
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+struct DeleteData {
+    delete: KvpDelete,
+    unused: [u8; KVP_EXCHANGE_DATA_SIZE - core::mem::size_of::<KvpDelete>()],
 }
 
 /// Parses a KVP body for GET, SET, DELETE or ENUMERATE (the whole [`KvpMessage`] must be

@@ -8,6 +8,8 @@
 #   make kunit     boot a guest that loads each module and runs its KUnit suites
 #   make e2e DRIVERS=c|rust [SCENARIO=name]   end-to-end scenarios on hvsim
 #   make bench-boot   benchmark: time from QEMU start to ALLOFFERS_DELIVERED, C vs ours
+#   make bench [DRIVERS="c rust"]   benchmarks: fio (bench-storage) and iperf3 (bench-net) in
+#                  the guest, per driver set, with ours/C ratios (TSV; build/bench/)
 #   make setup     only the set-up (host packages, kernel, bindgen, patched QEMU)
 #   make clean     remove build products (the cache under ~/.cache/rhv stays)
 #
@@ -24,7 +26,7 @@ endif
 
 MODULES := rhv_vmbus rhv_utils
 
-.PHONY: all setup setup-modules modules clean check run kunit e2e bench-boot
+.PHONY: all setup setup-modules modules clean check run kunit e2e bench-boot bench bench-storage bench-net
 
 all: modules
 
@@ -57,6 +59,16 @@ e2e: setup
 bench-boot: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	bench/boot
+
+# Storage and network throughput; DRIVERS is any of "c rust" (default both).
+BENCH_DRIVERS = $(or $(DRIVERS),c rust)
+bench: setup
+	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
+	bench/run --drivers "$(BENCH_DRIVERS)" storage net
+
+bench-storage bench-net: bench-%: setup
+	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
+	bench/run --drivers "$(BENCH_DRIVERS)" $*
 
 check:
 	$(SETUP_ENV) scripts/check

@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for the benchmark scenarios (bench/scenarios/*.sh), sourced by them next to
+# tests/e2e/host-lib.sh.
+
+# The columns of every results table bench/run prints and writes.
+bench_header='bench	test	drivers	metric	value	unit'
+
+# bench_row BENCH TEST METRIC VALUE UNIT: one measurement of this run's driver set, appended to
+# $E2E_OUT/results.tsv; a value that is not a number fails the run instead of being recorded.
+bench_row() {
+	local v
+	v=$(awk -v x="$4" 'BEGIN {
+		if (x ~ /^-?[0-9]+$/) print x
+		else if (x ~ /^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$/) printf "%.2f\n", x
+		else exit 1
+	}') ||
+		fail "$1 $2: $3 is not a number: '$4'"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$E2E_DRIVERS" "$3" "$v" "$5" >>"$E2E_OUT/results.tsv"
+	echo "bench: $2 $3 $v $5"
+}

@@ -60,15 +60,17 @@ bench-boot: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	bench/boot
 
-# Storage and network throughput; DRIVERS is any of "c rust" (default both).
+# Storage and network throughput; DRIVERS is any of "c rust" (default both), ROUNDS the runs
+# per driver set (default 1; the tables give medians).
 BENCH_DRIVERS = $(or $(DRIVERS),c rust)
+BENCH_ARGS = --drivers "$(BENCH_DRIVERS)" --rounds $(or $(ROUNDS),1)
 bench: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
-	bench/run --drivers "$(BENCH_DRIVERS)" storage net
+	bench/run $(BENCH_ARGS) storage net
 
 bench-storage bench-net: bench-%: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
-	bench/run --drivers "$(BENCH_DRIVERS)" $*
+	bench/run $(BENCH_ARGS) $*
 
 check:
 	$(SETUP_ENV) scripts/check

@@ -14,7 +14,7 @@
 
 use crate::proto::vstor::{self, DataDirection, Operation, VstorPacket};
 use crate::scsi::{self, Command, HostHandle, HostLimits, ScsiHost};
-use crate::srb::{self, LunAction};
+use crate::srb::{self, LunAction, TransId, CONTROL_ID};
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
 use kernel::sync::{new_condvar, new_mutex, new_spinlock_irq, Arc, CondVar, Mutex, SpinLockIrq};
@@ -34,8 +34,6 @@ const CONTROL_TIMEOUT_MS: u32 = 10_000;
 const RESET_TIMEOUT_MS: u32 = 5_000;
 /// How long the sub-channel offers may take to arrive.
 const SUBCHANNEL_TIMEOUT_MS: i64 = 5_000;
-/// Bit 63 of a transaction id: a control request.
-const CONTROL_ID: u64 = 1 << 63;
 /// Smallest transfer limit a host may set.
 const MIN_TRANSFER: u32 = 4096;
 /// Largest transfer the driver describes in one page range (128 pages besides a partial
@@ -161,10 +159,13 @@ impl Shared {
     }
 
     fn on_packet(&self, packet: &Packet<'_>) {
-        match packet.trans_id {
-            0 => self.on_unsolicited(packet.payload),
-            id if id & CONTROL_ID != 0 => self.on_control_answer(id, packet.payload),
-            id => self.on_srb_completion(id, packet.payload),
+        match srb::classify(packet.trans_id) {
+            TransId::Unsolicited => self.on_unsolicited(packet.payload),
+            TransId::Control(id) => self.on_control_answer(id, packet.payload),
+            TransId::Srb { generation, tag } => {
+                self.on_srb_completion(generation, tag, packet.payload)
+            }
+            TransId::Invalid => self.complain("completion with an invalid id", packet.trans_id),
         }
     }
 
@@ -199,11 +200,12 @@ impl Shared {
         self.answered.notify_all();
     }
 
-    fn on_srb_completion(&self, id: u64, payload: &[u8]) {
-        // CAST: the halves of the id.
-        let (generation, tag) = ((id >> 32) as u32, id as u32);
+    fn on_srb_completion(&self, generation: u32, tag: u32, payload: &[u8]) {
         let Some(cmd) = self.host.take_command(tag, generation) else {
-            return self.complain("completion for no outstanding command", id);
+            return self.complain(
+                "completion for no outstanding command",
+                srb::srb_id(generation, tag),
+            );
         };
         let info = cmd.info();
         let sent = srb::Sent {
@@ -540,7 +542,7 @@ impl Controller {
             None
         };
         let generation = cmd.arm();
-        let id = u64::from(generation) << 32 | u64::from(info.unique_tag);
+        let id = srb::srb_id(generation, info.unique_tag);
         let sent = match &pages {
             Some(p) => {
                 channel.send_gpa_direct_pages(p.offset, p.len, p.pfns, packet.as_bytes(), id)

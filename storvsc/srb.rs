@@ -303,3 +303,45 @@ pub(crate) fn outcome(sent: &Sent, srb: &ScsiRequest, version: u16) -> Outcome {
     out.resid = sent.length - transferred;
     out
 }
+
+/// Bit 63 of a transaction id: a control request of the primary channel.
+pub(crate) const CONTROL_ID: u64 = 1 << 63;
+
+/// What a transaction id the host echoes names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TransId {
+    /// 0: a packet the host sent on its own (ENUMERATE_BUS, REMOVE_DEVICE).
+    Unsolicited,
+    /// A control request.
+    Control(u64),
+    /// An SRB: the command's unique tag and the generation it was sent under.
+    Srb {
+        /// The generation (never 0).
+        generation: u32,
+        /// The blk-mq unique tag (hardware queue << 16 | tag).
+        tag: u32,
+    },
+    /// Nothing this driver sends.
+    Invalid,
+}
+
+/// The transaction id of an SRB sent under `generation` (1..2^31) for `tag`.
+pub(crate) fn srb_id(generation: u32, tag: u32) -> u64 {
+    u64::from(generation) << 32 | u64::from(tag)
+}
+
+/// Classifies the transaction id of a packet from the host.
+pub(crate) fn classify(id: u64) -> TransId {
+    if id == 0 {
+        return TransId::Unsolicited;
+    }
+    if id & CONTROL_ID != 0 {
+        return TransId::Control(id);
+    }
+    // CAST: the halves of the id.
+    let (generation, tag) = ((id >> 32) as u32, id as u32);
+    if generation == 0 {
+        return TransId::Invalid;
+    }
+    TransId::Srb { generation, tag }
+}

@@ -13,16 +13,18 @@ guest() {
 	[ "$(disk_bytes "$d")" = 1073741824 ] || { echo "guest: $d is not 1 GiB"; exit 1; }
 	# Every 512-byte sector names this run's seed and its own LBA, so data that lands in
 	# the wrong place, comes back from the wrong place, or is stale shows as a mismatch.
-	seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
-	filler=$(printf '%467s' '' | tr ' ' '.')
+	seed=$(od -An -N2 -tu2 /dev/urandom | tr -d ' \n')
+	case $seed in '' | *[!0-9]*) echo "guest: no seed from /dev/urandom: '$seed'"; exit 1 ;; esac
 	pattern() {
-		awk -v seed="$seed" -v filler="$filler" 'BEGIN {
+		awk -v seed="$seed" 'BEGIN {
+			filler = sprintf("%467s", "")
+			gsub(/ /, ".", filler)
 			for (lba = 0; lba < 2097152; lba++)
 				printf "RHV-VERIFY seed=%010d lba=%012d %s\n", seed, lba, filler
 		}'
 	}
-	[ "$(pattern | head -c 1024 | wc -c)" = 1024 ] || exit 1
-	[ "$(pattern | head -n 1 | wc -c)" = 512 ] || { echo "guest: the pattern's sectors are not 512 bytes"; exit 1; }
+	first=$(pattern | head -n 1)
+	[ "${#first}" = 511 ] || { echo "guest: the pattern's sectors are not 512 bytes: $first"; exit 1; }
 	echo "RHV-STEP: writing (seed $seed)"
 	pattern | dd of="/dev/$d" bs=1M iflag=fullblock oflag=direct conv=fsync 2>/tmp/dd-write || exit 1
 	grep -q '^1024+0 records out' /tmp/dd-write || { cat /tmp/dd-write; echo "guest: not 1 GiB written"; exit 1; }
@@ -33,7 +35,7 @@ guest() {
 	pattern >/tmp/expected &
 	# cmp -l prints one line per differing byte; count the distinct sectors they are in.
 	bad=$(dd if="/dev/$d" bs=1M iflag=direct 2>/tmp/dd-read | cmp -l /tmp/expected - 2>/tmp/cmp-err |
-		awk '{ s = int(($1 - 1) / 512); if (s != last) { n++; last = s } } END { print n + 0 }')
+		awk 'BEGIN { last = -1 } { s = int(($1 - 1) / 512); if (s != last) { n++; last = s } } END { print n + 0 }')
 	wait
 	grep -q '^1024+0 records in' /tmp/dd-read || { cat /tmp/dd-read; echo "guest: not 1 GiB read"; exit 1; }
 	[ -s /tmp/cmp-err ] && { cat /tmp/cmp-err; echo "guest: the data read back has another length"; exit 1; }

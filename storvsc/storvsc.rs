@@ -15,6 +15,7 @@ use vmbus::{Device, DeviceId};
 pub mod proto;
 
 mod controller;
+mod packets;
 mod scsi;
 mod srb;
 mod tests;

@@ -266,6 +266,49 @@ impl Channel {
         self.write(&[header.as_bytes(), table[..words].as_bytes(), payload])
     }
 
+    /// Sends `payload` with one page range, `len` bytes from `offset` into the first of
+    /// `pfns`, as a GPA-direct packet, without copying the page list (for ranges longer than
+    /// [`MAX_GPA_DIRECT_PAGES`]); like [`Channel::send_gpa_direct`] it asks for a completion.
+    #[inline(never)]
+    pub fn send_gpa_direct_pages(
+        &self,
+        offset: u32,
+        len: u32,
+        pfns: &[u64],
+        payload: &[u8],
+        trans_id: u64,
+    ) -> Result {
+        let range = GpaRange {
+            byte_count: len,
+            byte_offset: offset,
+        };
+        let pages = range.page_count().ok_or(EINVAL)? as usize;
+        if pages == 0 || pages != pfns.len() || offset as usize >= HV_PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        let header_len = core::mem::size_of::<GpaDirectHeader>()
+            + core::mem::size_of::<GpaRange>()
+            + core::mem::size_of_val(pfns);
+        let total = header_len + payload.len();
+        let header = GpaDirectHeader {
+            descriptor: PacketDescriptor {
+                packet_type: PacketType::DataUsingGpaDirect as u16,
+                offset8: u16::try_from(header_len / 8).map_err(|_| EMSGSIZE)?,
+                len8: u16::try_from(total.div_ceil(8)).map_err(|_| EMSGSIZE)?,
+                flags: PACKET_FLAG_COMPLETION_REQUESTED,
+                trans_id,
+            },
+            reserved: 0,
+            range_cnt: 1,
+        };
+        self.write(&[
+            header.as_bytes(),
+            range.as_bytes(),
+            pfns.as_bytes(),
+            payload,
+        ])
+    }
+
     /// Masks the ring and queues the channel's work on this CPU (interrupt context).
     pub(crate) fn schedule(this: Arc<Self>) {
         if this.closed.load(ordering::Relaxed) || this.failed.load(ordering::Relaxed) {

@@ -5,7 +5,12 @@
 set -e
 load rhv_vmbus
 load rhv_utils
-grep -q '^rhv_vmbus .* rhv_utils,' /proc/modules || { echo "guest: rhv_vmbus is not used by rhv_utils"; cat /proc/modules; exit 1; }
+load rhv_storvsc
+for user in rhv_utils rhv_storvsc; do
+	grep -qE "^rhv_vmbus .*[ ,]$user," /proc/modules ||
+		{ echo "guest: rhv_vmbus is not used by $user"; cat /proc/modules; exit 1; }
+done
+unload rhv_storvsc
 unload rhv_utils
 unload rhv_vmbus
 echo "guest: modules loaded and unloaded"

@@ -72,6 +72,14 @@ impl Packet<'_> {
 pub trait PacketHandler: Send + Sync {
     /// Called for each packet, in ring order.
     fn on_packet(&self, channel: &Channel, packet: &Packet<'_>);
+
+    /// Called once after a send failed with `EAGAIN` (the guest → host ring was full) and
+    /// the host has since made room for that packet (the `pending_send_sz` protocol): retry
+    /// the sends held back. Same context as [`PacketHandler::on_packet`]. The default does
+    /// nothing.
+    fn on_send_space(&self, channel: &Channel) {
+        let _ = channel;
+    }
 }
 
 /// How to open a channel.
@@ -191,8 +199,9 @@ impl Channel {
     }
 
     /// Sends `payload` in-band; `completion` asks the host for a completion packet.
-    /// `EAGAIN` if the ring is full now (retry after the host has read), `EIO` if the
-    /// channel failed, `ENODEV` if it is closed or rescinded.
+    /// `EAGAIN` if the ring is full now (the handler's [`PacketHandler::on_send_space`] is
+    /// called when the host has made room), `EIO` if the channel failed, `ENODEV` if it is
+    /// closed or rescinded.
     #[inline(never)]
     pub fn send(&self, payload: &[u8], trans_id: u64, completion: bool) -> Result {
         self.send_packet(PacketType::DataInband, payload, trans_id, completion)
@@ -339,10 +348,31 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// Tells the handler if the host made the room a failed send asked for.
+    fn check_send_space(&self) {
+        if self.usable().is_err() {
+            return;
+        }
+        let back = self.out.lock().room_returned(&self.pages);
+        match back {
+            Ok(true) => self.handler.on_send_space(self),
+            Ok(false) => {}
+            Err(RingFault::Host(e)) => self.fail(
+                "bad read index in the guest → host ring",
+                RingFault::Host(e),
+            ),
+            Err(_) => {}
+        }
+    }
+}
+
 impl WorkItem for Channel {
     type Pointer = Arc<Channel>;
 
     fn run(this: Arc<Channel>) {
+        // The host signals the relid both for new packets and for room it made.
+        this.check_send_space();
         if this.drain() {
             let _ = workqueue::system_bh().enqueue(this);
         }

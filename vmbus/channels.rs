@@ -105,6 +105,22 @@ impl ChannelTable {
         Ok(out)
     }
 
+    /// The primary channel with instance `instance`.
+    pub(crate) fn primary_of(&self, instance: &crate::Guid) -> Option<Arc<DeviceInfo>> {
+        self.channels
+            .iter()
+            .find(|c| {
+                let o = c.info.offer();
+                o.sub_channel_index == 0 && o.instance == *instance
+            })
+            .map(|c| c.info.clone())
+    }
+
+    /// Whether the table refuses offers because the connection is going away.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Removes the channel `relid`.
     pub(crate) fn remove(&mut self, relid: u32) -> Option<OfferedChannel> {
         let i = self.channels.iter().position(|c| c.relid() == relid)?;
@@ -133,7 +149,7 @@ mod tests {
         m.child_relid = relid;
         let offer = parse_offer(m.as_bytes()).map_err(|_| EINVAL)?;
         Ok(OfferedChannel {
-            info: Arc::new(DeviceInfo::new(offer), GFP_KERNEL)?,
+            info: Arc::new(DeviceInfo::new(offer)?, GFP_KERNEL)?,
             device: None,
         })
     }
@@ -148,6 +164,29 @@ mod tests {
         assert_eq!(t.check(&channel(2, 0xaa, 0)?.info), Err(Conflict::Instance));
         // A sub-channel shares its primary's instance.
         assert_eq!(t.check(&channel(2, 0xaa, 1)?.info), Ok(()));
+        Ok(())
+    }
+
+    #[test]
+    fn finds_primary_and_subchannels() -> Result {
+        let mut t = ChannelTable::new();
+        t.insert(channel(1, 0xaa, 0)?)?;
+        t.insert(channel(2, 0xaa, 1)?)?;
+        t.insert(channel(3, 0xbb, 0)?)?;
+        t.insert(channel(4, 0xaa, 2)?)?;
+        let a = crate::Guid { bytes: [0xaa; 16] };
+        assert_eq!(t.primary_of(&a).map(|i| i.offer().relid), Some(1));
+        let subs = t.subchannels_of(&a)?;
+        assert_eq!(subs.len(), 2);
+        assert_eq!(subs[0].offer().sub_channel_index, 1);
+        assert_eq!(subs[1].offer().relid, 4);
+        assert!(t
+            .subchannels_of(&crate::Guid { bytes: [0xbb; 16] })?
+            .is_empty());
+        assert!(t.primary_of(&crate::Guid { bytes: [0xcc; 16] }).is_none());
+        assert!(!t.is_closed());
+        drop(t.close());
+        assert!(t.is_closed());
         Ok(())
     }
 

@@ -134,6 +134,10 @@ pub(crate) struct Connection {
     request_lock: Mutex<()>,
     #[pin]
     channels: Mutex<ChannelTable>,
+    /// Signalled (under `channels`) when a sub-channel is offered, a channel is rescinded or
+    /// the table closes: what [`Connection::wait_subchannels`] waits for.
+    #[pin]
+    subchannels_changed: CondVar,
     /// Offers, rescinds and ALLOFFERS_DELIVERED for the device worker, in arrival order.
     #[pin]
     device_queue: Mutex<KVec<SynicMessage>>,
@@ -179,6 +183,7 @@ impl Connection {
                 answered <- new_condvar!("rhv_vmbus_answered"),
                 request_lock <- new_mutex!(()),
                 channels <- new_mutex!(ChannelTable::new()),
+                subchannels_changed <- new_condvar!("rhv_vmbus_subchannels"),
                 device_queue <- new_mutex!(KVec::new()),
                 device_work <- new_work!("rhv_vmbus_devices"),
                 open <- new_spinlock_irq!(open, "rhv_vmbus_open_channels"),
@@ -206,6 +211,37 @@ impl Connection {
     /// The sub-channel offers of the device with instance `instance`.
     pub(crate) fn subchannels_of(&self, instance: &crate::Guid) -> Result<KVec<Arc<DeviceInfo>>> {
         self.channels.lock().subchannels_of(instance)
+    }
+
+    /// Waits up to `timeout_ms` until `primary`'s device has at least `count` sub-channel
+    /// offers and returns them all; `ENODEV` if the primary is rescinded or the connection goes
+    /// away meanwhile, `ETIMEDOUT` if fewer arrived in time, `EINTR` on a signal.
+    pub(crate) fn wait_subchannels(
+        &self,
+        primary: &DeviceInfo,
+        count: usize,
+        timeout_ms: u32,
+    ) -> Result<KVec<Arc<DeviceInfo>>> {
+        let instance = primary.offer().instance;
+        let mut left = msecs_to_jiffies(timeout_ms);
+        let mut table = self.channels.lock();
+        loop {
+            if primary.is_rescinded() || table.is_closed() {
+                return Err(ENODEV);
+            }
+            let subs = table.subchannels_of(&instance)?;
+            if subs.len() >= count {
+                return Ok(subs);
+            }
+            match self
+                .subchannels_changed
+                .wait_interruptible_timeout(&mut table, left)
+            {
+                CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
+                CondVarTimeoutResult::Timeout => return Err(ETIMEDOUT),
+                CondVarTimeoutResult::Signal { .. } => return Err(EINTR),
+            }
+        }
     }
 
     /// A GPADL handle not used in this connection.
@@ -486,7 +522,11 @@ impl Connection {
 
     /// Unregisters every device and refuses further offers.
     pub(crate) fn remove_all_devices(&self) {
-        let channels = self.channels.lock().close();
+        let channels = {
+            let mut table = self.channels.lock();
+            self.subchannels_changed.notify_all();
+            table.close()
+        };
         drop(channels);
     }
 

@@ -36,6 +36,7 @@ mod platform;
 pub mod proto;
 mod proto_tests;
 mod ring;
+mod subchannels;
 mod sysfs;
 
 pub use channel::{

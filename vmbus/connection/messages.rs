@@ -4,6 +4,7 @@
 //! worker, which adds and removes the devices of offered channels.
 
 use super::*;
+use crate::subchannels::SubchannelEvent;
 
 /// The key an answer carries, if its type has one.
 fn answer_key(ty: MessageType, bytes: &[u8]) -> Option<u32> {
@@ -68,8 +69,12 @@ impl Connection {
         let Ok(relid) = parse_rescind(bytes) else {
             return;
         };
-        if let Some(info) = self.channels.lock().info(relid) {
-            info.set_rescinded();
+        {
+            let table = self.channels.lock();
+            if let Some(info) = table.info(relid) {
+                info.set_rescinded();
+            }
+            self.subchannels_changed.notify_all();
         }
         let mut w = self.waiter.lock();
         if w.expected.is_some_and(|e| e.relid == Some(relid)) {
@@ -101,8 +106,9 @@ impl Connection {
             }
         };
         let relid = offer.relid;
-        let Ok(info) = Arc::new(DeviceInfo::with_connection(offer, this.clone()), GFP_KERNEL)
-        else {
+        let info = DeviceInfo::with_connection(offer, this.clone())
+            .and_then(|i| Ok(Arc::new(i, GFP_KERNEL)?));
+        let Ok(info) = info else {
             pr_err!("channel {}: out of memory, offer ignored\n", relid);
             return;
         };
@@ -128,6 +134,9 @@ impl Connection {
                 pr_err!("channel {}: out of memory, offer dropped\n", relid);
                 return;
             }
+            if offer.sub_channel_index != 0 {
+                this.subchannels_changed.notify_all();
+            }
         }
         // Sub-channels belong to their primary's device. The table is not locked while the
         // device registers: a driver's probe may open the channel, whose answers the message
@@ -142,6 +151,14 @@ impl Connection {
                     }
                 }
                 Err(e) => pr_err!("channel {}: device registration failed: {:?}\n", relid, e),
+            }
+        } else {
+            // The driver hears of it outside the table lock: it may open the sub-channel.
+            let primary = this.channels.lock().primary_of(&offer.instance);
+            if let Some(primary) = primary {
+                primary
+                    .binding()
+                    .deliver(&primary, SubchannelEvent::Offered(info));
             }
         }
     }
@@ -162,8 +179,18 @@ impl Connection {
             }
             return;
         };
+        let offer = *channel.info.offer();
         // Unregister the device before the relid is given back to the host.
         drop(channel);
+        if offer.sub_channel_index != 0 {
+            let primary = self.channels.lock().primary_of(&offer.instance);
+            if let Some(primary) = primary {
+                primary.binding().deliver(
+                    &primary,
+                    SubchannelEvent::Rescinded(offer.sub_channel_index),
+                );
+            }
+        }
         if !self.connected() {
             return;
         }

@@ -151,6 +151,11 @@ impl Channel {
         self.info.offer().relid
     }
 
+    /// The channel's offer.
+    pub(crate) fn info(&self) -> &Arc<DeviceInfo> {
+        &self.info
+    }
+
     fn usable(&self) -> Result {
         if self.closed.load(ordering::Acquire) || self.info.is_rescinded() {
             return Err(ENODEV);
@@ -421,6 +426,9 @@ pub(crate) fn open(
     let target = params
         .target_cpu
         .unwrap_or(CpuId::from_u32(0).ok_or(EINVAL)?);
+    // The target stays online until the host knows the channel targets it (then a CPU
+    // going offline moves the channel first).
+    let _cpus = crate::platform::CpusReadGuard::new();
     if !crate::platform::cpu_online(target) {
         return Err(EINVAL);
     }
@@ -483,6 +491,7 @@ pub(crate) fn open(
         opened.channel.closed.store(true, ordering::Release);
         return Err(EIO);
     }
+    info.set_target_cpu(target.as_u32());
     info.set_state(ChannelState::Opened);
     Ok(opened)
 }
@@ -491,6 +500,8 @@ impl Drop for OpenChannel {
     fn drop(&mut self) {
         let ch = &self.channel;
         let relid = ch.relid();
+        // No MODIFYCHANNEL for the channel after its CLOSECHANNEL.
+        let moves = ch.conn.lock_retarget();
         let was_closed = ch.closed.xchg(true, ordering::Full);
         drop(ch.conn.detach_channel(relid));
         // SAFETY: `work` is an initialised work item of a live channel; after this returns
@@ -507,6 +518,7 @@ impl Drop for OpenChannel {
             }
         }
         ch.info.set_state(ChannelState::Offered);
+        drop(moves);
         // The pages are freed with the last reference to the channel, unless the host did not
         // confirm the teardown: then they are leaked.
         gpadl::release(&ch.conn, &ch.info, ch.gpadl, &ch.pages);

@@ -84,13 +84,7 @@ impl ChannelDir {
         // the shim hands to `rhv_vmbus_chan_release` once, if it took it; `dir` and `taken`
         // are valid for writes.
         let ret = unsafe {
-            platform::rhv_channel_dir_add(
-                device.raw().as_ptr(),
-                ctx,
-                relid,
-                &mut dir,
-                &mut taken,
-            )
+            platform::rhv_channel_dir_add(device.raw().as_ptr(), ctx, relid, &mut dir, &mut taken)
         };
         if !taken {
             // SAFETY: the shim did not take `ctx`: it is still our reference.

@@ -4,6 +4,7 @@
 //! live primary channel, which a confused or hostile host could send.
 
 use crate::bus::{BusDevice, DeviceInfo};
+use crate::channel_sysfs::ChannelDir;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -11,6 +12,9 @@ use kernel::sync::Arc;
 pub(crate) struct OfferedChannel {
     /// What sysfs shows, shared with the device.
     pub(crate) info: Arc<DeviceInfo>,
+    /// The channel's `channels/<relid>/` directory under its primary's device; dropped
+    /// before the device (fields drop in order).
+    pub(crate) dir: Option<ChannelDir>,
     /// The bus device (primary channels only), held for its `Drop`, which unregisters it.
     pub(crate) device: Option<BusDevice>,
 }
@@ -74,15 +78,63 @@ impl ChannelTable {
         Ok(())
     }
 
-    /// Gives channel `relid` its bus device; hands the device back if the channel is gone.
-    pub(crate) fn set_device(&mut self, relid: u32, device: BusDevice) -> Result<(), BusDevice> {
+    /// Gives channel `relid` its bus device and directory; hands them back if the channel
+    /// is gone.
+    pub(crate) fn set_device(
+        &mut self,
+        relid: u32,
+        device: BusDevice,
+        dir: Option<ChannelDir>,
+    ) -> Result<(), (BusDevice, Option<ChannelDir>)> {
         match self.channels.iter_mut().find(|c| c.relid() == relid) {
             Some(c) => {
+                c.dir = dir;
                 c.device = Some(device);
                 Ok(())
             }
-            None => Err(device),
+            None => Err((device, dir)),
         }
+    }
+
+    /// Adds the directory of sub-channel `relid` under its primary's device, if that has
+    /// one.
+    pub(crate) fn add_subchannel_dir(&mut self, relid: u32) -> Result {
+        let sub = self
+            .channels
+            .iter()
+            .find(|c| c.relid() == relid)
+            .ok_or(ENOENT)?;
+        let info = sub.info.clone();
+        let instance = info.offer().instance;
+        let device = self
+            .channels
+            .iter()
+            .find(|c| c.info.offer().sub_channel_index == 0 && c.info.offer().instance == instance)
+            .and_then(|c| c.device.as_ref())
+            .ok_or(ENODEV)?;
+        let dir = ChannelDir::add(device, info)?;
+        if let Some(sub) = self.channels.iter_mut().find(|c| c.relid() == relid) {
+            sub.dir = Some(dir);
+        }
+        Ok(())
+    }
+
+    /// Takes out the directories of the sub-channels of `instance` (their primary's device
+    /// goes away). The caller drops them after unlocking the table: removing a directory
+    /// waits for its sysfs writers, which may wait for the message worker, which may need
+    /// the table.
+    pub(crate) fn take_subchannel_dirs(&mut self, instance: &crate::Guid) -> KVec<ChannelDir> {
+        let mut out = KVec::new();
+        for c in self.channels.iter_mut() {
+            let o = c.info.offer();
+            if o.sub_channel_index != 0 && o.instance == *instance {
+                if let Some(dir) = c.dir.take() {
+                    // Out of memory: `push` drops (removes) the directory right here.
+                    let _ = out.push(dir, GFP_KERNEL);
+                }
+            }
+        }
+        out
     }
 
     /// The offer of channel `relid`.
@@ -150,6 +202,7 @@ mod tests {
         let offer = parse_offer(m.as_bytes()).map_err(|_| EINVAL)?;
         Ok(OfferedChannel {
             info: Arc::new(DeviceInfo::new(offer)?, GFP_KERNEL)?,
+            dir: None,
             device: None,
         })
     }

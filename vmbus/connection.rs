@@ -48,6 +48,7 @@ use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
 use zerocopy::IntoBytes;
 
 mod messages;
+mod retarget;
 
 /// How long the host may take to answer INITIATE_CONTACT.
 const CONTACT_TIMEOUT_MS: u32 = 10_000;
@@ -143,16 +144,30 @@ pub(crate) struct Connection {
     device_queue: Mutex<KVec<SynicMessage>>,
     #[pin]
     device_work: Work<Connection, 1>,
+    /// Sub-channel offers and rescinds, for the sub-channel worker: apart from the device
+    /// worker, so that a driver's probe running there can wait for sub-channels.
+    #[pin]
+    subchannel_queue: Mutex<KVec<SynicMessage>>,
+    #[pin]
+    subchannel_work: Work<Connection, 2>,
+    /// Relids whose offer went to the sub-channel worker (so does their rescind); used by the
+    /// message worker only.
+    #[pin]
+    subchannel_relids: Mutex<KVec<bool>>,
     /// Open channels by relid, for the interrupt handler.
     #[pin]
     open: SpinLockIrq<KVec<Option<Arc<Channel>>>>,
     #[pin]
     gpadl_handles: SpinLock<GpadlHandles>,
+    /// Serialises channel moves (MODIFYCHANNEL) with each other and with CLOSECHANNEL.
+    #[pin]
+    retarget: Mutex<()>,
 }
 
 impl_has_work! {
     impl HasWork<Self> for Connection { self.work }
     impl HasWork<Self, 1> for Connection { self.device_work }
+    impl HasWork<Self, 2> for Connection { self.subchannel_work }
 }
 
 impl Connection {
@@ -163,6 +178,7 @@ impl Connection {
         for _ in 0..MAX_CHANNEL_RELIDS {
             open.push(None, GFP_KERNEL)?;
         }
+        let sub_relids = KVec::from_elem(false, MAX_CHANNEL_RELIDS as usize, GFP_KERNEL)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 synic: Synic::new()?,
@@ -186,8 +202,12 @@ impl Connection {
                 subchannels_changed <- new_condvar!("rhv_vmbus_subchannels"),
                 device_queue <- new_mutex!(KVec::new()),
                 device_work <- new_work!("rhv_vmbus_devices"),
+                subchannel_queue <- new_mutex!(KVec::new()),
+                subchannel_work <- new_work!("rhv_vmbus_subchannels"),
+                subchannel_relids <- new_mutex!(sub_relids),
                 open <- new_spinlock_irq!(open, "rhv_vmbus_open_channels"),
                 gpadl_handles <- new_spinlock!(GpadlHandles::new(), "rhv_vmbus_gpadls"),
+                retarget <- new_mutex!(()),
             }),
             GFP_KERNEL,
         )
@@ -266,6 +286,16 @@ impl Connection {
     }
 
     /// Tells the host that channel `relid` has news for it.
+    ///
+    /// Always with HvSignalEvent on the channel's connection id, also for channels the host
+    /// offered with a monitor (`monitor_allocated`): the C driver sets the channel's bit in
+    /// the second monitor page instead (`vmbus_setevent()`), an optimisation that lets
+    /// Hyper-V batch signals, but it signals such channels with HvSignalEvent as well when
+    /// they are in low-latency mode, so the host accepts both. We do not implement the
+    /// monitor path because nothing could test it: hvsim offers no monitored channel, and
+    /// supporting one means a host thread polling the guest's monitor page on a timer,
+    /// which would change the timing of every scenario for the C drivers too. The monitor
+    /// pages are still given in INITIATE_CONTACT, as the protocol requires.
     pub(crate) fn signal_channel(&self, relid: u32, connection_id: u32, dedicated: bool) {
         if !dedicated {
             // The legacy shared interrupt page: the guest → host half starts in its middle.
@@ -334,6 +364,19 @@ impl Connection {
         if cpu == self.connect_cpu && self.connected() {
             return Err(EBUSY);
         }
+        self.move_channels_off(cpu)?;
+        // Interrupts for the moved channels now go elsewhere; run what was flagged here
+        // before the move (its work goes to another CPU with this CPU's BH queue).
+        self.synic.take_events(cpu, |relid| {
+            let channel = self
+                .open
+                .lock()
+                .get(relid as usize)
+                .and_then(|c| c.as_ref().cloned());
+            if let Some(channel) = channel {
+                Channel::schedule(channel);
+            }
+        });
         self.synic.disable();
         Ok(())
     }
@@ -522,11 +565,15 @@ impl Connection {
 
     /// Unregisters every device and refuses further offers.
     pub(crate) fn remove_all_devices(&self) {
-        let channels = {
+        let mut channels = {
             let mut table = self.channels.lock();
             self.subchannels_changed.notify_all();
             table.close()
         };
+        // Every channel directory first, so none outlives its primary's device.
+        for c in channels.iter_mut() {
+            drop(c.dir.take());
+        }
         drop(channels);
     }
 
@@ -537,5 +584,7 @@ impl Connection {
         unsafe { kernel::bindings::flush_work(Work::raw_get(&self.work)) };
         // SAFETY: as above, for `self.device_work`.
         unsafe { kernel::bindings::flush_work(Work::raw_get(&self.device_work)) };
+        // SAFETY: as above, for `self.subchannel_work`.
+        unsafe { kernel::bindings::flush_work(Work::raw_get(&self.subchannel_work)) };
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct DeviceInfo {
     conn: Option<Arc<Connection>>,
     /// The driver bound to the device, for sub-channel events (primary channels).
     binding: BindingSlot,
+    /// The CPU whose vCPU the host interrupts for the channel (sysfs `channels/<relid>/cpu`).
+    target_cpu: Atomic<u32>,
 }
 
 impl DeviceInfo {
@@ -57,7 +59,23 @@ impl DeviceInfo {
             rescinded: Atomic::new(false),
             conn,
             binding: BindingSlot::new()?,
+            target_cpu: Atomic::new(0),
         })
+    }
+
+    /// The CPU the host interrupts for the channel (the last one it was told).
+    pub(crate) fn target_cpu(&self) -> u32 {
+        self.target_cpu.load(ordering::Relaxed)
+    }
+
+    /// Records the CPU the host was told to interrupt for the channel.
+    pub(crate) fn set_target_cpu(&self, cpu: u32) {
+        self.target_cpu.store(cpu, ordering::Relaxed);
+    }
+
+    /// Whether the channel is open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.load(ordering::Relaxed) == ChannelState::Opened as i32
     }
 
     /// The slot of the driver bound to the device.

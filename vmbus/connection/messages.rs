@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Messages from the host: the message worker, which hands answers to the waiting request
-//! and passes offers, rescinds and ALLOFFERS_DELIVERED on to the device worker, and the device
-//! worker, which adds and removes the devices of offered channels.
+//! and passes offers, rescinds and ALLOFFERS_DELIVERED on to the device worker, the device
+//! worker, which adds and removes the devices of offered channels, and the sub-channel worker,
+//! which adds and removes sub-channels and tells their drivers. Sub-channels have their own
+//! worker (as `handle_sub_chan_wq` in the C driver) because a driver's probe, run by the
+//! device worker, may wait for them.
 
 use super::*;
+use crate::channel_sysfs::ChannelDir;
+use crate::proto::vmbus::ModifyChannelResponse;
 use crate::subchannels::SubchannelEvent;
 
 /// The key an answer carries, if its type has one.
@@ -14,6 +19,9 @@ fn answer_key(ty: MessageType, bytes: &[u8]) -> Option<u32> {
         MessageType::OpenChannelResult => {
             parse::<OpenResult>(bytes).ok().map(|(m, _)| m.child_relid)
         }
+        MessageType::ModifyChannelResponse => parse::<ModifyChannelResponse>(bytes)
+            .ok()
+            .map(|(m, _)| m.child_relid),
         _ => None,
     }
 }
@@ -37,14 +45,24 @@ impl Connection {
             | MessageType::UnloadResponse
             | MessageType::GpadlCreated
             | MessageType::GpadlTorndown
-            | MessageType::OpenChannelResult => this.answer(ty, m),
+            | MessageType::OpenChannelResult
+            | MessageType::ModifyChannelResponse => this.answer(ty, m),
             MessageType::RescindChannelOffer => {
                 this.mark_rescinded(bytes);
-                Self::queue_for_devices(this, m);
+                if this.route_rescind(bytes) {
+                    Self::queue_for_subchannels(this, m);
+                } else {
+                    Self::queue_for_devices(this, m);
+                }
             }
-            MessageType::OfferChannel | MessageType::AllOffersDelivered => {
-                Self::queue_for_devices(this, m)
+            MessageType::OfferChannel => {
+                if this.route_offer(bytes) {
+                    Self::queue_for_subchannels(this, m);
+                } else {
+                    Self::queue_for_devices(this, m);
+                }
             }
+            MessageType::AllOffersDelivered => Self::queue_for_devices(this, m),
             other => {
                 if ratelimit() {
                     pr_warn!("ignoring unexpected channel message {:?}\n", other);
@@ -61,6 +79,45 @@ impl Connection {
         }
         // Already queued is fine: the worker drains everything.
         let _ = workqueue::system().enqueue::<Arc<Connection>, 1>(this.clone());
+    }
+
+    /// Hands a message to the sub-channel worker.
+    fn queue_for_subchannels(this: &Arc<Self>, m: &SynicMessage) {
+        if this.subchannel_queue.lock().push(*m, GFP_KERNEL).is_err() {
+            pr_err!("out of memory: a channel message was dropped\n");
+            return;
+        }
+        // Already queued is fine: the worker drains everything.
+        let _ = workqueue::system().enqueue::<Arc<Connection>, 2>(this.clone());
+    }
+
+    /// Whether an offer goes to the sub-channel worker: a well-formed sub-channel offer
+    /// (anything else goes to the device worker, which logs what is wrong with it).
+    fn route_offer(&self, bytes: &[u8]) -> bool {
+        let Ok(offer) = parse_offer(bytes) else {
+            return false;
+        };
+        if offer.sub_channel_index == 0 {
+            return false;
+        }
+        match self.subchannel_relids.lock().get_mut(offer.relid as usize) {
+            Some(slot) => {
+                *slot = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a rescind goes to the sub-channel worker: if its offer went there.
+    fn route_rescind(&self, bytes: &[u8]) -> bool {
+        let Ok(relid) = parse_rescind(bytes) else {
+            return false;
+        };
+        self.subchannel_relids
+            .lock()
+            .get_mut(relid as usize)
+            .is_some_and(|slot| core::mem::replace(slot, false))
     }
 
     /// A rescind ends waits on the channel right away and makes closing it skip the host,
@@ -127,6 +184,7 @@ impl Connection {
             if channels
                 .insert(OfferedChannel {
                     info: info.clone(),
+                    dir: None,
                     device: None,
                 })
                 .is_err()
@@ -135,6 +193,11 @@ impl Connection {
                 return;
             }
             if offer.sub_channel_index != 0 {
+                if let Err(e) = channels.add_subchannel_dir(relid) {
+                    if ratelimit() {
+                        pr_warn!("sub-channel {}: no sysfs directory: {:?}\n", relid, e);
+                    }
+                }
                 this.subchannels_changed.notify_all();
             }
         }
@@ -142,11 +205,19 @@ impl Connection {
         // device registers: a driver's probe may open the channel, whose answers the message
         // worker delivers after looking at the table for rescinds.
         if offer.sub_channel_index == 0 {
-            match BusDevice::register(info) {
+            match BusDevice::register(info.clone()) {
                 Ok(d) => {
-                    // Only this worker removes entries, so the entry is still there unless
-                    // the table was closed; then the device goes away at once.
-                    if let Err(d) = this.channels.lock().set_device(relid, d) {
+                    let dir = ChannelDir::add(&d, info)
+                        .inspect_err(|e| {
+                            pr_warn!("channel {}: no sysfs directory: {:?}\n", relid, e)
+                        })
+                        .ok();
+                    // Only the device worker removes primary entries, so the entry is still
+                    // there unless the table was closed; then the device goes away at once
+                    // (outside the table lock).
+                    let rejected = this.channels.lock().set_device(relid, d, dir);
+                    if let Err((d, dir)) = rejected {
+                        drop(dir);
                         drop(d);
                     }
                 }
@@ -173,7 +244,20 @@ impl Connection {
                 return;
             }
         };
-        let Some(channel) = self.channels.lock().remove(relid) else {
+        let (removed, sub_dirs) = {
+            let mut table = self.channels.lock();
+            let removed = table.remove(relid);
+            let sub_dirs = match &removed {
+                Some(c) if c.info.offer().sub_channel_index == 0 => {
+                    table.take_subchannel_dirs(&c.info.offer().instance)
+                }
+                _ => KVec::new(),
+            };
+            (removed, sub_dirs)
+        };
+        // Sub-channel directories go before their primary's device.
+        drop(sub_dirs);
+        let Some(channel) = removed else {
             if ratelimit() {
                 pr_warn!("rescind of unknown channel {}\n", relid);
             }
@@ -235,6 +319,31 @@ impl WorkItem<1> for Connection {
                 Ok(MessageType::OfferChannel) => Connection::on_offer(&this, bytes),
                 Ok(MessageType::RescindChannelOffer) => this.on_rescind(bytes),
                 Ok(ty @ MessageType::AllOffersDelivered) => this.answer(ty, &m),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The sub-channel worker: sub-channel offers and their rescinds, in arrival order.
+impl WorkItem<2> for Connection {
+    type Pointer = Arc<Connection>;
+
+    fn run(this: Arc<Connection>) {
+        loop {
+            let next = {
+                let mut q = this.subchannel_queue.lock();
+                if q.is_empty() {
+                    None
+                } else {
+                    q.remove(0).ok()
+                }
+            };
+            let Some(m) = next else { break };
+            let bytes = m.bytes();
+            match message_type(bytes) {
+                Ok(MessageType::OfferChannel) => Connection::on_offer(&this, bytes),
+                Ok(MessageType::RescindChannelOffer) => this.on_rescind(bytes),
                 _ => {}
             }
         }

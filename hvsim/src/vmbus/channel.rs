@@ -297,6 +297,16 @@ impl VmbusServer {
         let (m, _) = parse::<proto::ModifyChannel>(bytes)?;
         let relid = m.child_relid;
         let status = match self.find_relid(relid) {
+            Some(_) if !host.has_vp(m.target_vp) => {
+                if warn_allowed() {
+                    tracing::warn!(
+                        relid,
+                        target_vp = { m.target_vp },
+                        "MODIFYCHANNEL to a VP the partition does not have"
+                    );
+                }
+                proto::STATUS_UNSUCCESSFUL
+            }
             Some((d, c)) if !self.devices[d].channels[c].rescinded => {
                 self.devices[d].channels[c].target_vp = m.target_vp;
                 tracing::debug!(

@@ -186,10 +186,10 @@ pub trait Driver: Send + Sync + Sized + 'static {
     }
 
     /// The host offered sub-channel `sub` of `dev` after `probe` returned (offers that came
-    /// earlier are in [`Device::subchannels`]). Runs in process context on the bus's offer
-    /// worker, never concurrently with itself, [`Driver::subchannel_rescinded`] or `remove`;
-    /// it may sleep (open the sub-channel, for instance) but must not wait for further offers
-    /// or take the device lock. The default ignores it.
+    /// earlier are in [`Device::subchannels`]). Runs in process context on the bus's
+    /// sub-channel worker, never concurrently with itself, [`Driver::subchannel_rescinded`]
+    /// or `remove`; it may sleep (open the sub-channel, for instance) but must not wait for
+    /// further offers or take the device lock. The default ignores it.
     fn subchannel_offered(dev: &Device<'_>, this: Pin<&Self>, sub: SubChannel) {
         let _ = (dev, this, sub);
     }

@@ -14,6 +14,16 @@ mod tests {
     use zerocopy::{FromZeros, IntoBytes};
 
     #[test]
+    fn channel_moves_follow_the_version() {
+        assert_eq!(channel_moves(0), ChannelMoves::Unsupported);
+        assert_eq!(channel_moves(VERSION_WIN10), ChannelMoves::Unsupported);
+        assert_eq!(channel_moves(VERSION_WIN10_V4_1), ChannelMoves::Unconfirmed);
+        assert_eq!(channel_moves(VERSION_WIN10_V5_2), ChannelMoves::Unconfirmed);
+        assert_eq!(channel_moves(VERSION_WIN10_V5_3), ChannelMoves::Confirmed);
+        assert_eq!(channel_moves(VERSION_WIN10_V6_0), ChannelMoves::Confirmed);
+    }
+
+    #[test]
     fn negotiation_walks_down_from_the_cap() {
         let mut all = versions_to_propose(u32::MAX);
         assert_eq!(all.next(), Some(VERSION_WIN10_V6_0));

@@ -13,9 +13,8 @@
 //! so the CPU chosen stays online.
 
 use super::*;
-use crate::proto::vmbus::{
-    ModifyChannel, ModifyChannelResponse, STATUS_SUCCESS, VERSION_WIN10_V4_1, VERSION_WIN10_V5_3,
-};
+use crate::proto::negotiate::{channel_moves, ChannelMoves};
+use crate::proto::vmbus::{ModifyChannel, ModifyChannelResponse, STATUS_SUCCESS};
 
 /// How long the host may take to answer MODIFYCHANNEL (5.3+).
 const MODIFY_TIMEOUT_MS: u32 = 10_000;
@@ -25,8 +24,8 @@ impl Connection {
     /// lock. `EIO` for a channel that is not open or a version without MODIFYCHANNEL, or if
     /// the host refused; `EINVAL` for a CPU that is not online.
     pub(crate) fn set_channel_cpu(&self, info: &DeviceInfo, cpu: u32) -> Result {
-        let version = self.version.load(ordering::Acquire);
-        if version < VERSION_WIN10_V4_1 {
+        let moves = channel_moves(self.version.load(ordering::Acquire));
+        if moves == ChannelMoves::Unsupported {
             return Err(EIO);
         }
         let target = if cpu < crate::platform::nr_cpu_ids() {
@@ -38,18 +37,18 @@ impl Connection {
         if !crate::platform::cpu_online(target) {
             return Err(EINVAL);
         }
-        let _moves = self.retarget.lock();
-        self.retarget_locked(info, target, version)
+        let _moving = self.retarget.lock();
+        self.retarget_locked(info, target, moves)
     }
 
     /// Moves every open channel that targets `cpu` away from it; `cpu` is about to go
     /// offline. `EBUSY` if one cannot be moved safely.
     pub(crate) fn move_channels_off(&self, cpu: CpuId) -> Result {
-        let version = self.version.load(ordering::Acquire);
-        if version == 0 {
+        let moves = channel_moves(self.version.load(ordering::Acquire));
+        if !self.connected() {
             return Ok(());
         }
-        let _moves = self.retarget.lock();
+        let _moving = self.retarget.lock();
         for relid in 0..MAX_CHANNEL_RELIDS {
             let Some(channel) = self.attached(relid) else {
                 continue;
@@ -58,7 +57,7 @@ impl Connection {
             if info.target_cpu() != cpu.as_u32() || !info.is_open() || info.is_rescinded() {
                 continue;
             }
-            if version < VERSION_WIN10_V5_3 {
+            if moves != ChannelMoves::Confirmed {
                 if ratelimit() {
                     pr_info!(
                         "CPU {} stays online: channel {} targets it and VMBus before 5.3 cannot \
@@ -69,7 +68,7 @@ impl Connection {
                 }
                 return Err(EBUSY);
             }
-            if let Err(e) = self.retarget_locked(info, self.connect_cpu, version) {
+            if let Err(e) = self.retarget_locked(info, self.connect_cpu, moves) {
                 pr_warn!(
                     "CPU {} stays online: channel {} could not be moved: {:?}\n",
                     cpu.as_u32(),
@@ -92,7 +91,7 @@ impl Connection {
 
     /// Sends MODIFYCHANNEL for `info` and, from 5.3 on, waits for the host's answer; `retarget`
     /// is held.
-    fn retarget_locked(&self, info: &DeviceInfo, target: CpuId, version: u32) -> Result {
+    fn retarget_locked(&self, info: &DeviceInfo, target: CpuId, moves: ChannelMoves) -> Result {
         let relid = info.offer().relid;
         if self.attached(relid).is_none() || !info.is_open() || info.is_rescinded() {
             return Err(EIO);
@@ -105,7 +104,7 @@ impl Connection {
             child_relid: relid,
             target_vp: hypercall::vp_index(target),
         };
-        if version >= VERSION_WIN10_V5_3 {
+        if moves == ChannelMoves::Confirmed {
             let expect = Expect::keyed(MessageType::ModifyChannelResponse, relid, relid);
             let answer = self
                 .request_with(expect, MODIFY_TIMEOUT_MS, |post| post(m.as_bytes()))
@@ -125,8 +124,10 @@ impl Connection {
                 }
                 return Err(EIO);
             }
-        } else {
+        } else if moves == ChannelMoves::Unconfirmed {
             self.post_message(m.as_bytes()).map_err(|_| EIO)?;
+        } else {
+            return Err(EIO);
         }
         info.set_target_cpu(target.as_u32());
         Ok(())

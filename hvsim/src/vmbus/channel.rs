@@ -324,11 +324,10 @@ impl VmbusServer {
             }
         };
         // Only 5.3+ guests wait for an answer; older ones would take it for garbage.
-        if self
-            .connection
-            .info()
-            .is_some_and(|i| i.version >= proto::VERSION_WIN10_V5_3)
-        {
+        if self.connection.info().is_some_and(|i| {
+            rhv_proto::negotiate::channel_moves(i.version)
+                == rhv_proto::negotiate::ChannelMoves::Confirmed
+        }) {
             let mut r = proto::ModifyChannelResponse::new_zeroed();
             r.header = proto::MessageHeader::new(proto::MessageType::ModifyChannelResponse);
             r.child_relid = relid;

@@ -118,7 +118,7 @@ impl Device<'_> {
     }
 
     /// The sub-channels the host has offered for this device so far (a device protocol asks
-    /// for them on the primary channel), in the order they were offered.
+    /// for them on the primary channel), by sub-channel index.
     #[inline(never)]
     pub fn subchannels(&self) -> Result<KVec<SubChannel>> {
         let conn = self.info.connection().ok_or(ENODEV)?;
@@ -138,7 +138,9 @@ impl Device<'_> {
     }
 }
 
-fn wrap_subchannels(infos: KVec<Arc<DeviceInfo>>) -> Result<KVec<SubChannel>> {
+fn wrap_subchannels(mut infos: KVec<Arc<DeviceInfo>>) -> Result<KVec<SubChannel>> {
+    // The host may offer them in any order.
+    infos.sort_unstable_by_key(|i| i.offer().sub_channel_index);
     let mut out = KVec::with_capacity(infos.len(), GFP_KERNEL)?;
     for info in infos {
         out.push(SubChannel { info }, GFP_KERNEL)?;
@@ -431,4 +433,40 @@ macro_rules! module_vmbus_driver {
             $($f)*
         }
     };
+}
+
+#[kunit_tests(rhv_vmbus_driver)]
+mod tests {
+    use super::*;
+    use crate::proto::offer::parse_offer;
+    use crate::proto::vmbus::{MessageHeader, MessageType, OfferChannel};
+    use zerocopy::{FromZeros, IntoBytes};
+
+    fn sub(relid: u32, index: u16) -> Result<Arc<DeviceInfo>> {
+        let mut m = OfferChannel::new_zeroed();
+        m.header = MessageHeader::new(MessageType::OfferChannel);
+        m.offer.if_instance.bytes = [3; 16];
+        m.offer.sub_channel_index = index;
+        m.child_relid = relid;
+        let offer = parse_offer(m.as_bytes()).map_err(|_| EINVAL)?;
+        Ok(Arc::new(DeviceInfo::new(offer)?, GFP_KERNEL)?)
+    }
+
+    #[test]
+    fn subchannels_come_by_index() -> Result {
+        let mut infos = KVec::new();
+        for (relid, index) in [(9, 3), (7, 1), (8, 2)] {
+            infos.push(sub(relid, index)?, GFP_KERNEL)?;
+        }
+        let subs = wrap_subchannels(infos)?;
+        let indices: KVec<u16> = {
+            let mut v = KVec::new();
+            for s in subs.iter() {
+                v.push(s.index(), GFP_KERNEL)?;
+            }
+            v
+        };
+        assert_eq!(&indices[..], &[1, 2, 3]);
+        Ok(())
+    }
 }

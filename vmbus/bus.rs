@@ -87,6 +87,13 @@ impl BusDevice {
     }
 }
 
+impl BusDevice {
+    /// The registered device.
+    pub(crate) fn raw(&self) -> NonNull<RhvVmbusDevice> {
+        self.dev
+    }
+}
+
 impl Drop for BusDevice {
     fn drop(&mut self) {
         // SAFETY: registered and not yet unregistered (type invariant).

@@ -72,6 +72,14 @@ impl Packet<'_> {
 pub trait PacketHandler: Send + Sync {
     /// Called for each packet, in ring order.
     fn on_packet(&self, channel: &Channel, packet: &Packet<'_>);
+
+    /// Called once after a send failed with `EAGAIN` (the guest → host ring was full) and
+    /// the host has since made room for that packet (the `pending_send_sz` protocol): retry
+    /// the sends held back. Same context as [`PacketHandler::on_packet`]. The default does
+    /// nothing.
+    fn on_send_space(&self, channel: &Channel) {
+        let _ = channel;
+    }
 }
 
 /// How to open a channel.
@@ -143,6 +151,11 @@ impl Channel {
         self.info.offer().relid
     }
 
+    /// The channel's offer.
+    pub(crate) fn info(&self) -> &Arc<DeviceInfo> {
+        &self.info
+    }
+
     fn usable(&self) -> Result {
         if self.closed.load(ordering::Acquire) || self.info.is_rescinded() {
             return Err(ENODEV);
@@ -191,8 +204,9 @@ impl Channel {
     }
 
     /// Sends `payload` in-band; `completion` asks the host for a completion packet.
-    /// `EAGAIN` if the ring is full now (retry after the host has read), `EIO` if the
-    /// channel failed, `ENODEV` if it is closed or rescinded.
+    /// `EAGAIN` if the ring is full now (the handler's [`PacketHandler::on_send_space`] is
+    /// called when the host has made room), `EIO` if the channel failed, `ENODEV` if it is
+    /// closed or rescinded.
     #[inline(never)]
     pub fn send(&self, payload: &[u8], trans_id: u64, completion: bool) -> Result {
         self.send_packet(PacketType::DataInband, payload, trans_id, completion)
@@ -382,10 +396,31 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// Tells the handler if the host made the room a failed send asked for.
+    fn check_send_space(&self) {
+        if self.usable().is_err() {
+            return;
+        }
+        let back = self.out.lock().room_returned(&self.pages);
+        match back {
+            Ok(true) => self.handler.on_send_space(self),
+            Ok(false) => {}
+            Err(RingFault::Host(e)) => self.fail(
+                "bad read index in the guest → host ring",
+                RingFault::Host(e),
+            ),
+            Err(_) => {}
+        }
+    }
+}
+
 impl WorkItem for Channel {
     type Pointer = Arc<Channel>;
 
     fn run(this: Arc<Channel>) {
+        // The host signals the relid both for new packets and for room it made.
+        this.check_send_space();
         if this.drain() {
             let _ = workqueue::system_bh().enqueue(this);
         }
@@ -434,6 +469,9 @@ pub(crate) fn open(
     let target = params
         .target_cpu
         .unwrap_or(CpuId::from_u32(0).ok_or(EINVAL)?);
+    // The target stays online until the host knows the channel targets it (then a CPU
+    // going offline moves the channel first).
+    let _cpus = crate::platform::CpusReadGuard::new();
     if !crate::platform::cpu_online(target) {
         return Err(EINVAL);
     }
@@ -496,6 +534,7 @@ pub(crate) fn open(
         opened.channel.closed.store(true, ordering::Release);
         return Err(EIO);
     }
+    info.set_target_cpu(target.as_u32());
     info.set_state(ChannelState::Opened);
     Ok(opened)
 }
@@ -504,6 +543,8 @@ impl Drop for OpenChannel {
     fn drop(&mut self) {
         let ch = &self.channel;
         let relid = ch.relid();
+        // No MODIFYCHANNEL for the channel after its CLOSECHANNEL.
+        let moves = ch.conn.lock_retarget();
         let was_closed = ch.closed.xchg(true, ordering::Full);
         drop(ch.conn.detach_channel(relid));
         // SAFETY: `work` is an initialised work item of a live channel; after this returns
@@ -520,6 +561,7 @@ impl Drop for OpenChannel {
             }
         }
         ch.info.set_state(ChannelState::Offered);
+        drop(moves);
         // The pages are freed with the last reference to the channel, unless the host did not
         // confirm the teardown: then they are leaked.
         gpadl::release(&ch.conn, &ch.info, ch.gpadl, &ch.pages);

@@ -4,6 +4,7 @@
 //! live primary channel, which a confused or hostile host could send.
 
 use crate::bus::{BusDevice, DeviceInfo};
+use crate::channel_sysfs::ChannelDir;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -11,6 +12,9 @@ use kernel::sync::Arc;
 pub(crate) struct OfferedChannel {
     /// What sysfs shows, shared with the device.
     pub(crate) info: Arc<DeviceInfo>,
+    /// The channel's `channels/<relid>/` directory under its primary's device; dropped
+    /// before the device (fields drop in order).
+    pub(crate) dir: Option<ChannelDir>,
     /// The bus device (primary channels only), held for its `Drop`, which unregisters it.
     pub(crate) device: Option<BusDevice>,
 }
@@ -74,15 +78,63 @@ impl ChannelTable {
         Ok(())
     }
 
-    /// Gives channel `relid` its bus device; hands the device back if the channel is gone.
-    pub(crate) fn set_device(&mut self, relid: u32, device: BusDevice) -> Result<(), BusDevice> {
+    /// Gives channel `relid` its bus device and directory; hands them back if the channel
+    /// is gone.
+    pub(crate) fn set_device(
+        &mut self,
+        relid: u32,
+        device: BusDevice,
+        dir: Option<ChannelDir>,
+    ) -> Result<(), (BusDevice, Option<ChannelDir>)> {
         match self.channels.iter_mut().find(|c| c.relid() == relid) {
             Some(c) => {
+                c.dir = dir;
                 c.device = Some(device);
                 Ok(())
             }
-            None => Err(device),
+            None => Err((device, dir)),
         }
+    }
+
+    /// Adds the directory of sub-channel `relid` under its primary's device, if that has
+    /// one.
+    pub(crate) fn add_subchannel_dir(&mut self, relid: u32) -> Result {
+        let sub = self
+            .channels
+            .iter()
+            .find(|c| c.relid() == relid)
+            .ok_or(ENOENT)?;
+        let info = sub.info.clone();
+        let instance = info.offer().instance;
+        let device = self
+            .channels
+            .iter()
+            .find(|c| c.info.offer().sub_channel_index == 0 && c.info.offer().instance == instance)
+            .and_then(|c| c.device.as_ref())
+            .ok_or(ENODEV)?;
+        let dir = ChannelDir::add(device, info)?;
+        if let Some(sub) = self.channels.iter_mut().find(|c| c.relid() == relid) {
+            sub.dir = Some(dir);
+        }
+        Ok(())
+    }
+
+    /// Takes out the directories of the sub-channels of `instance` (their primary's device
+    /// goes away). The caller drops them after unlocking the table: removing a directory
+    /// waits for its sysfs writers, which may wait for the message worker, which may need
+    /// the table.
+    pub(crate) fn take_subchannel_dirs(&mut self, instance: &crate::Guid) -> KVec<ChannelDir> {
+        let mut out = KVec::new();
+        for c in self.channels.iter_mut() {
+            let o = c.info.offer();
+            if o.sub_channel_index != 0 && o.instance == *instance {
+                if let Some(dir) = c.dir.take() {
+                    // Out of memory: `push` drops (removes) the directory right here.
+                    let _ = out.push(dir, GFP_KERNEL);
+                }
+            }
+        }
+        out
     }
 
     /// The offer of channel `relid`.
@@ -103,6 +155,22 @@ impl ChannelTable {
             }
         }
         Ok(out)
+    }
+
+    /// The primary channel with instance `instance`.
+    pub(crate) fn primary_of(&self, instance: &crate::Guid) -> Option<Arc<DeviceInfo>> {
+        self.channels
+            .iter()
+            .find(|c| {
+                let o = c.info.offer();
+                o.sub_channel_index == 0 && o.instance == *instance
+            })
+            .map(|c| c.info.clone())
+    }
+
+    /// Whether the table refuses offers because the connection is going away.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     /// Removes the channel `relid`.
@@ -133,7 +201,8 @@ mod tests {
         m.child_relid = relid;
         let offer = parse_offer(m.as_bytes()).map_err(|_| EINVAL)?;
         Ok(OfferedChannel {
-            info: Arc::new(DeviceInfo::new(offer), GFP_KERNEL)?,
+            info: Arc::new(DeviceInfo::new(offer)?, GFP_KERNEL)?,
+            dir: None,
             device: None,
         })
     }
@@ -148,6 +217,29 @@ mod tests {
         assert_eq!(t.check(&channel(2, 0xaa, 0)?.info), Err(Conflict::Instance));
         // A sub-channel shares its primary's instance.
         assert_eq!(t.check(&channel(2, 0xaa, 1)?.info), Ok(()));
+        Ok(())
+    }
+
+    #[test]
+    fn finds_primary_and_subchannels() -> Result {
+        let mut t = ChannelTable::new();
+        t.insert(channel(1, 0xaa, 0)?)?;
+        t.insert(channel(2, 0xaa, 1)?)?;
+        t.insert(channel(3, 0xbb, 0)?)?;
+        t.insert(channel(4, 0xaa, 2)?)?;
+        let a = crate::Guid { bytes: [0xaa; 16] };
+        assert_eq!(t.primary_of(&a).map(|i| i.offer().relid), Some(1));
+        let subs = t.subchannels_of(&a)?;
+        assert_eq!(subs.len(), 2);
+        assert_eq!(subs[0].offer().sub_channel_index, 1);
+        assert_eq!(subs[1].offer().relid, 4);
+        assert!(t
+            .subchannels_of(&crate::Guid { bytes: [0xbb; 16] })?
+            .is_empty());
+        assert!(t.primary_of(&crate::Guid { bytes: [0xcc; 16] }).is_none());
+        assert!(!t.is_closed());
+        drop(t.close());
+        assert!(t.is_closed());
         Ok(())
     }
 

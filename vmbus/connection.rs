@@ -48,6 +48,7 @@ use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
 use zerocopy::IntoBytes;
 
 mod messages;
+mod retarget;
 
 /// How long the host may take to answer INITIATE_CONTACT.
 const CONTACT_TIMEOUT_MS: u32 = 10_000;
@@ -134,21 +135,39 @@ pub(crate) struct Connection {
     request_lock: Mutex<()>,
     #[pin]
     channels: Mutex<ChannelTable>,
+    /// Signalled (under `channels`) when a sub-channel is offered, a channel is rescinded or
+    /// the table closes: what [`Connection::wait_subchannels`] waits for.
+    #[pin]
+    subchannels_changed: CondVar,
     /// Offers, rescinds and ALLOFFERS_DELIVERED for the device worker, in arrival order.
     #[pin]
     device_queue: Mutex<KVec<SynicMessage>>,
     #[pin]
     device_work: Work<Connection, 1>,
+    /// Sub-channel offers and rescinds, for the sub-channel worker: apart from the device
+    /// worker, so that a driver's probe running there can wait for sub-channels.
+    #[pin]
+    subchannel_queue: Mutex<KVec<SynicMessage>>,
+    #[pin]
+    subchannel_work: Work<Connection, 2>,
+    /// Relids whose offer went to the sub-channel worker (so does their rescind); used by the
+    /// message worker only.
+    #[pin]
+    subchannel_relids: Mutex<KVec<bool>>,
     /// Open channels by relid, for the interrupt handler.
     #[pin]
     open: SpinLockIrq<KVec<Option<Arc<Channel>>>>,
     #[pin]
     gpadl_handles: SpinLock<GpadlHandles>,
+    /// Serialises channel moves (MODIFYCHANNEL) with each other and with CLOSECHANNEL.
+    #[pin]
+    retarget: Mutex<()>,
 }
 
 impl_has_work! {
     impl HasWork<Self> for Connection { self.work }
     impl HasWork<Self, 1> for Connection { self.device_work }
+    impl HasWork<Self, 2> for Connection { self.subchannel_work }
 }
 
 impl Connection {
@@ -159,6 +178,7 @@ impl Connection {
         for _ in 0..MAX_CHANNEL_RELIDS {
             open.push(None, GFP_KERNEL)?;
         }
+        let sub_relids = KVec::from_elem(false, MAX_CHANNEL_RELIDS as usize, GFP_KERNEL)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 synic: Synic::new()?,
@@ -179,10 +199,15 @@ impl Connection {
                 answered <- new_condvar!("rhv_vmbus_answered"),
                 request_lock <- new_mutex!(()),
                 channels <- new_mutex!(ChannelTable::new()),
+                subchannels_changed <- new_condvar!("rhv_vmbus_subchannels"),
                 device_queue <- new_mutex!(KVec::new()),
                 device_work <- new_work!("rhv_vmbus_devices"),
+                subchannel_queue <- new_mutex!(KVec::new()),
+                subchannel_work <- new_work!("rhv_vmbus_subchannels"),
+                subchannel_relids <- new_mutex!(sub_relids),
                 open <- new_spinlock_irq!(open, "rhv_vmbus_open_channels"),
                 gpadl_handles <- new_spinlock!(GpadlHandles::new(), "rhv_vmbus_gpadls"),
+                retarget <- new_mutex!(()),
             }),
             GFP_KERNEL,
         )
@@ -208,6 +233,37 @@ impl Connection {
         self.channels.lock().subchannels_of(instance)
     }
 
+    /// Waits up to `timeout_ms` until `primary`'s device has at least `count` sub-channel
+    /// offers and returns them all; `ENODEV` if the primary is rescinded or the connection goes
+    /// away meanwhile, `ETIMEDOUT` if fewer arrived in time, `EINTR` on a signal.
+    pub(crate) fn wait_subchannels(
+        &self,
+        primary: &DeviceInfo,
+        count: usize,
+        timeout_ms: u32,
+    ) -> Result<KVec<Arc<DeviceInfo>>> {
+        let instance = primary.offer().instance;
+        let mut left = msecs_to_jiffies(timeout_ms);
+        let mut table = self.channels.lock();
+        loop {
+            if primary.is_rescinded() || table.is_closed() {
+                return Err(ENODEV);
+            }
+            let subs = table.subchannels_of(&instance)?;
+            if subs.len() >= count {
+                return Ok(subs);
+            }
+            match self
+                .subchannels_changed
+                .wait_interruptible_timeout(&mut table, left)
+            {
+                CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
+                CondVarTimeoutResult::Timeout => return Err(ETIMEDOUT),
+                CondVarTimeoutResult::Signal { .. } => return Err(EINTR),
+            }
+        }
+    }
+
     /// A GPADL handle not used in this connection.
     pub(crate) fn next_gpadl_handle(&self) -> u32 {
         self.gpadl_handles.lock().allocate()
@@ -230,6 +286,16 @@ impl Connection {
     }
 
     /// Tells the host that channel `relid` has news for it.
+    ///
+    /// Always with HvSignalEvent on the channel's connection id, also for channels the host
+    /// offered with a monitor (`monitor_allocated`): the C driver sets the channel's bit in
+    /// the second monitor page instead (`vmbus_setevent()`), an optimisation that lets
+    /// Hyper-V batch signals, but it signals such channels with HvSignalEvent as well when
+    /// they are in low-latency mode, so the host accepts both. We do not implement the
+    /// monitor path because nothing could test it: hvsim offers no monitored channel, and
+    /// supporting one means a host thread polling the guest's monitor page on a timer,
+    /// which would change the timing of every scenario for the C drivers too. The monitor
+    /// pages are still given in INITIATE_CONTACT, as the protocol requires.
     pub(crate) fn signal_channel(&self, relid: u32, connection_id: u32, dedicated: bool) {
         if !dedicated {
             // The legacy shared interrupt page: the guest → host half starts in its middle.
@@ -298,6 +364,19 @@ impl Connection {
         if cpu == self.connect_cpu && self.connected() {
             return Err(EBUSY);
         }
+        self.move_channels_off(cpu)?;
+        // Interrupts for the moved channels now go elsewhere; run what was flagged here
+        // before the move (its work goes to another CPU with this CPU's BH queue).
+        self.synic.take_events(cpu, |relid| {
+            let channel = self
+                .open
+                .lock()
+                .get(relid as usize)
+                .and_then(|c| c.as_ref().cloned());
+            if let Some(channel) = channel {
+                Channel::schedule(channel);
+            }
+        });
         self.synic.disable();
         Ok(())
     }
@@ -486,7 +565,15 @@ impl Connection {
 
     /// Unregisters every device and refuses further offers.
     pub(crate) fn remove_all_devices(&self) {
-        let channels = self.channels.lock().close();
+        let mut channels = {
+            let mut table = self.channels.lock();
+            self.subchannels_changed.notify_all();
+            table.close()
+        };
+        // Every channel directory first, so none outlives its primary's device.
+        for c in channels.iter_mut() {
+            drop(c.dir.take());
+        }
         drop(channels);
     }
 
@@ -497,5 +584,7 @@ impl Connection {
         unsafe { kernel::bindings::flush_work(Work::raw_get(&self.work)) };
         // SAFETY: as above, for `self.device_work`.
         unsafe { kernel::bindings::flush_work(Work::raw_get(&self.device_work)) };
+        // SAFETY: as above, for `self.subchannel_work`.
+        unsafe { kernel::bindings::flush_work(Work::raw_get(&self.subchannel_work)) };
     }
 }

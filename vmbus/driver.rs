@@ -15,6 +15,7 @@ use crate::channel::{self, OpenChannel, OpenParams, PacketHandler};
 use crate::gpadl::GpadlBuffer;
 use crate::platform::{self, RawDeviceIdEntry, RhvVmbusDevice, RhvVmbusDriver};
 use crate::proto::guid::Guid;
+use crate::subchannels::{Binding, SubchannelEvent};
 use crate::sysfs::DeviceInfo;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -121,12 +122,30 @@ impl Device<'_> {
     #[inline(never)]
     pub fn subchannels(&self) -> Result<KVec<SubChannel>> {
         let conn = self.info.connection().ok_or(ENODEV)?;
-        let mut out = KVec::new();
-        for info in conn.subchannels_of(&self.info.offer().instance)? {
-            out.push(SubChannel { info }, GFP_KERNEL)?;
-        }
-        Ok(out)
+        wrap_subchannels(conn.subchannels_of(&self.info.offer().instance)?)
     }
+
+    /// Sleeps until the host has offered at least `count` sub-channels for this device, at
+    /// most `timeout_ms` milliseconds, and returns them all (like [`Device::subchannels`]).
+    /// `ETIMEDOUT` if fewer came in time ([`Device::subchannels`] has those), `ENODEV` if the
+    /// device is rescinded or the bus goes away meanwhile, `EINTR` on a signal. For `probe`
+    /// after it asked for sub-channels; not from [`Driver::subchannel_offered`], which runs on
+    /// the worker that delivers the offers.
+    #[inline(never)]
+    pub fn wait_subchannels(&self, count: usize, timeout_ms: u32) -> Result<KVec<SubChannel>> {
+        let conn = self.info.connection().ok_or(ENODEV)?;
+        wrap_subchannels(conn.wait_subchannels(&self.info, count, timeout_ms)?)
+    }
+}
+
+fn wrap_subchannels(mut infos: KVec<Arc<DeviceInfo>>) -> Result<KVec<SubChannel>> {
+    // The host may offer them in any order.
+    infos.sort_unstable_by_key(|i| i.offer().sub_channel_index);
+    let mut out = KVec::with_capacity(infos.len(), GFP_KERNEL)?;
+    for info in infos {
+        out.push(SubChannel { info }, GFP_KERNEL)?;
+    }
+    Ok(out)
 }
 
 /// A sub-channel offer of a device.
@@ -167,6 +186,38 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn remove(dev: &Device<'_>, this: Pin<&Self>) {
         let _ = (dev, this);
     }
+
+    /// The host offered sub-channel `sub` of `dev` after `probe` returned (offers that came
+    /// earlier are in [`Device::subchannels`]). Runs in process context on the bus's
+    /// sub-channel worker, never concurrently with itself, [`Driver::subchannel_rescinded`]
+    /// or `remove`; it may sleep (open the sub-channel, for instance) but must not wait for
+    /// further offers or take the device lock. The default ignores it.
+    fn subchannel_offered(dev: &Device<'_>, this: Pin<&Self>, sub: SubChannel) {
+        let _ = (dev, this, sub);
+    }
+
+    /// The host rescinded sub-channel `index` of `dev` (after `probe` returned): an open
+    /// channel of it only fails from now on and should be dropped. Same context as
+    /// [`Driver::subchannel_offered`]. The default ignores it.
+    fn subchannel_rescinded(dev: &Device<'_>, this: Pin<&Self>, index: u16) {
+        let _ = (dev, this, index);
+    }
+}
+
+/// Records that the driver with data `drvdata` and event entry `notify` is bound to `dev`.
+#[inline(never)]
+fn bind(dev: &Device<'_>, drvdata: *const c_void, notify: crate::subchannels::NotifyFn) {
+    dev.info.binding().bind(Binding {
+        dev: dev.raw,
+        drvdata,
+        notify,
+    });
+}
+
+/// Forgets the driver bound to `dev`; no sub-channel event reaches it after this returns.
+#[inline(never)]
+fn unbind(dev: &Device<'_>) {
+    dev.info.binding().unbind();
 }
 
 /// Builds the [`Device`] of a bus callback.
@@ -206,11 +257,37 @@ impl<T: Driver> Adapter<T> {
             // `DeviceId` with `T::IdInfo`.
             let info = unsafe { (*id.cast::<DeviceId>()).info_unchecked::<T::IdInfo>() };
             let data = T::probe(&dev, info)?;
+            // SAFETY: the box is turned back into a pinned box in `remove_callback` only.
+            let data = KBox::into_raw(unsafe { Pin::into_inner_unchecked(data) });
             // SAFETY: `drvdata` is valid for writes; the shim hands the pointer back to
             // `remove_callback`, which turns it back into the box.
-            unsafe { *drvdata = KBox::into_raw(Pin::into_inner_unchecked(data)).cast() };
+            unsafe { *drvdata = data.cast() };
+            bind(&dev, data.cast_const().cast(), Self::notify_callback);
             Ok(0)
         })
+    }
+
+    /// Delivers a sub-channel event to the driver data `drvdata` of `dev`.
+    fn notify_callback(
+        raw: NonNull<RhvVmbusDevice>,
+        primary: &Arc<DeviceInfo>,
+        drvdata: *const c_void,
+        event: SubchannelEvent,
+    ) {
+        let dev = Device {
+            raw,
+            info: primary.as_arc_borrow(),
+        };
+        // SAFETY: the binding slot hands over the `T` that `probe_callback` boxed, while the
+        // binding is in the slot; `remove_callback` empties the slot (waiting for this call)
+        // before it frees the box. The box is pinned and never moved.
+        let this = unsafe { Pin::new_unchecked(&*drvdata.cast::<T>()) };
+        match event {
+            SubchannelEvent::Offered(info) => {
+                T::subchannel_offered(&dev, this, SubChannel { info })
+            }
+            SubchannelEvent::Rescinded(index) => T::subchannel_rescinded(&dev, this, index),
+        }
     }
 
     /// The bus's remove.
@@ -226,11 +303,16 @@ impl<T: Driver> Adapter<T> {
         if drvdata.is_null() {
             return;
         }
-        // SAFETY: `drvdata` is what `probe_callback` stored for this device, given back once.
-        let data = unsafe { Pin::new_unchecked(KBox::from_raw(drvdata.cast::<T>())) };
         // SAFETY: the bus calls remove with a registered device and its context.
-        if let Some(dev) = unsafe { device(raw, ctx) } {
-            T::remove(&dev, data.as_ref());
+        let dev = unsafe { device(raw, ctx) };
+        if let Some(dev) = &dev {
+            unbind(dev);
+        }
+        // SAFETY: `drvdata` is what `probe_callback` stored for this device, given back once;
+        // no sub-channel event uses it any more (unbound above).
+        let data = unsafe { Pin::new_unchecked(KBox::from_raw(drvdata.cast::<T>())) };
+        if let Some(dev) = &dev {
+            T::remove(dev, data.as_ref());
         }
         drop(data);
     }
@@ -351,4 +433,40 @@ macro_rules! module_vmbus_driver {
             $($f)*
         }
     };
+}
+
+#[kunit_tests(rhv_vmbus_driver)]
+mod tests {
+    use super::*;
+    use crate::proto::offer::parse_offer;
+    use crate::proto::vmbus::{MessageHeader, MessageType, OfferChannel};
+    use zerocopy::{FromZeros, IntoBytes};
+
+    fn sub(relid: u32, index: u16) -> Result<Arc<DeviceInfo>> {
+        let mut m = OfferChannel::new_zeroed();
+        m.header = MessageHeader::new(MessageType::OfferChannel);
+        m.offer.if_instance.bytes = [3; 16];
+        m.offer.sub_channel_index = index;
+        m.child_relid = relid;
+        let offer = parse_offer(m.as_bytes()).map_err(|_| EINVAL)?;
+        Ok(Arc::new(DeviceInfo::new(offer)?, GFP_KERNEL)?)
+    }
+
+    #[test]
+    fn subchannels_come_by_index() -> Result {
+        let mut infos = KVec::new();
+        for (relid, index) in [(9, 3), (7, 1), (8, 2)] {
+            infos.push(sub(relid, index)?, GFP_KERNEL)?;
+        }
+        let subs = wrap_subchannels(infos)?;
+        let indices: KVec<u16> = {
+            let mut v = KVec::new();
+            for s in subs.iter() {
+                v.push(s.index(), GFP_KERNEL)?;
+            }
+            v
+        };
+        assert_eq!(&indices[..], &[1, 2, 3]);
+        Ok(())
+    }
 }

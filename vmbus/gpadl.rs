@@ -11,7 +11,7 @@
 use crate::connection::{Connection, Expect};
 use crate::platform::hooks::ratelimit;
 use crate::platform::page::SharedPages;
-use crate::proto::gpadl::{encode_body, encode_header};
+use crate::proto::gpadl::GpadlMessages;
 use crate::proto::vmbus::{
     parse, GpadlCreated, GpadlTeardown, MessageHeader, MessageType, MAX_MESSAGE_SIZE,
     STATUS_SUCCESS,
@@ -33,15 +33,12 @@ impl Connection {
         }
         let handle = self.next_gpadl_handle();
         let expect = Expect::keyed(MessageType::GpadlCreated, handle, relid);
+        let plan = GpadlMessages::new(relid, handle, &pfns).map_err(|_| EINVAL)?;
         let answer = self.request_with(expect, GPADL_TIMEOUT_MS, |post| {
             let mut m = [0u8; MAX_MESSAGE_SIZE];
-            let (len, mut sent) =
-                encode_header(&mut m, relid, handle, pfns.len(), &pfns).map_err(|_| EINVAL)?;
-            post(&m[..len])?;
-            while sent < pfns.len() {
-                let (len, n) = encode_body(&mut m, handle, &pfns[sent..]);
+            let mut plan = plan.clone();
+            while let Some(len) = plan.next_message(&mut m) {
                 post(&m[..len])?;
-                sent += n;
             }
             Ok(())
         })?;

@@ -14,6 +14,16 @@ mod tests {
     use zerocopy::{FromZeros, IntoBytes};
 
     #[test]
+    fn channel_moves_follow_the_version() {
+        assert_eq!(channel_moves(0), ChannelMoves::Unsupported);
+        assert_eq!(channel_moves(VERSION_WIN10), ChannelMoves::Unsupported);
+        assert_eq!(channel_moves(VERSION_WIN10_V4_1), ChannelMoves::Unconfirmed);
+        assert_eq!(channel_moves(VERSION_WIN10_V5_2), ChannelMoves::Unconfirmed);
+        assert_eq!(channel_moves(VERSION_WIN10_V5_3), ChannelMoves::Confirmed);
+        assert_eq!(channel_moves(VERSION_WIN10_V6_0), ChannelMoves::Confirmed);
+    }
+
+    #[test]
     fn negotiation_walks_down_from_the_cap() {
         let mut all = versions_to_propose(u32::MAX);
         assert_eq!(all.next(), Some(VERSION_WIN10_V6_0));
@@ -107,5 +117,111 @@ mod tests {
             [it.next(), it.next(), it.next()]
         };
         assert_eq!(relids, [Some(64), Some(66), None]);
+    }
+}
+
+/// The GPADL planner (`proto::gpadl::GpadlMessages`) as the module runs it: how a buffer is
+/// split into GPADL_HEADER and GPADL_BODY messages at the boundary sizes, the largest GPADL
+/// and one page more. `cargo test` runs the same cases on the host.
+#[kunit_tests(rhv_vmbus_gpadl_plan)]
+mod gpadl_plan {
+    use crate::proto::gpadl::*;
+    use crate::proto::vmbus::*;
+    use kernel::prelude::*;
+
+    /// Runs the plan over `pages` PFNs and checks each message; returns the message count,
+    /// or `EINVAL` naming nothing if a message was wrong (the caller asserts on it).
+    fn replay(pages: usize) -> Result<usize> {
+        let mut pfns = KVec::with_capacity(pages, GFP_KERNEL)?;
+        for i in 0..pages as u64 {
+            pfns.push(0x10_0000 + i, GFP_KERNEL)?;
+        }
+        let mut plan = GpadlMessages::new(9, 0xe1e10, &pfns).map_err(|_| EINVAL)?;
+        let expected = plan.message_count();
+        let mut m = KBox::new([0u8; MAX_MESSAGE_SIZE], GFP_KERNEL)?;
+        let mut next_pfn = 0usize;
+        let mut count = 0;
+        while let Some(len) = plan.next_message(&mut m) {
+            let msg = m.get(..len).ok_or(EINVAL)?;
+            let rest = if count == 0 {
+                let (h, rest) = parse::<GpadlHeader>(msg).map_err(|_| EINVAL)?;
+                let ok = { h.header.msgtype } == MessageType::GpadlHeader as u32
+                    && { h.child_relid } == 9
+                    && { h.gpadl } == 0xe1e10
+                    && { h.rangecount } == 1
+                    && usize::from(h.range_buflen) == 8 + 8 * pages
+                    && rest.len() >= 8
+                    && rest[..4] == ((pages * 4096) as u32).to_le_bytes()
+                    && rest[4..8] == [0; 4];
+                if !ok {
+                    return Err(EINVAL);
+                }
+                &rest[8..]
+            } else {
+                let (b, rest) = parse::<GpadlBody>(msg).map_err(|_| EINVAL)?;
+                if { b.header.msgtype } != MessageType::GpadlBody as u32
+                    || { b.gpadl } != 0xe1e10
+                    || rest.is_empty()
+                {
+                    return Err(EINVAL);
+                }
+                rest
+            };
+            if rest.len() % 8 != 0 {
+                return Err(EINVAL);
+            }
+            for c in rest.chunks(8) {
+                let mut word = [0u8; 8];
+                for (d, s) in word.iter_mut().zip(c) {
+                    *d = *s;
+                }
+                if pfns.get(next_pfn) != Some(&u64::from_le_bytes(word)) {
+                    return Err(EINVAL);
+                }
+                next_pfn += 1;
+            }
+            count += 1;
+            if count > expected {
+                return Err(EINVAL);
+            }
+        }
+        if count != expected || next_pfn != pages || plan.next_message(&mut m).is_some() {
+            return Err(EINVAL);
+        }
+        Ok(count)
+    }
+
+    #[test]
+    fn boundaries() {
+        assert_eq!(GPADL_HEADER_MAX_PFNS, 26);
+        assert_eq!(GPADL_BODY_MAX_PFNS, 28);
+        assert_eq!(replay(1), Ok(1));
+        assert_eq!(replay(26), Ok(1));
+        assert_eq!(replay(27), Ok(2));
+        assert_eq!(replay(26 + 28), Ok(2));
+        assert_eq!(replay(26 + 28 + 1), Ok(3));
+        assert_eq!(replay(514), Ok(1 + (514 - 26usize).div_ceil(28)));
+    }
+
+    #[test]
+    fn largest_and_too_large() {
+        assert_eq!(
+            replay(MAX_GPADL_PAGES),
+            Ok(1 + (MAX_GPADL_PAGES - 26).div_ceil(28))
+        );
+        assert!(8 + 8 * MAX_GPADL_PAGES <= usize::from(u16::MAX));
+        assert!(8 + 8 * (MAX_GPADL_PAGES + 1) > usize::from(u16::MAX));
+        assert!(matches!(
+            GpadlMessages::new(1, 2, &[]),
+            Err(GpadlPlanError::Empty)
+        ));
+        let too_many = KVec::from_elem(0u64, MAX_GPADL_PAGES + 1, GFP_KERNEL);
+        assert!(too_many.is_ok());
+        if let Ok(v) = too_many {
+            assert!(matches!(
+                GpadlMessages::new(1, 2, &v),
+                Err(GpadlPlanError::TooLarge(n)) if n == MAX_GPADL_PAGES + 1
+            ));
+        }
     }
 }

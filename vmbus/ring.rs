@@ -129,12 +129,42 @@ pub(crate) struct OutRing {
     ring: RingLayout,
     /// The guest's write index; the copy in shared memory is only ever written.
     write: u32,
+    /// The ring bytes of the last packet that did not fit, while `pending_send_sz` asks the
+    /// host for that much room.
+    waiting: Option<u32>,
 }
 
 impl OutRing {
     /// A fresh ring (both indices zero, as the pages were zeroed).
     pub(crate) fn new(ring: RingLayout) -> Self {
-        Self { ring, write: 0 }
+        Self {
+            ring,
+            write: 0,
+            waiting: None,
+        }
+    }
+
+    /// After a write failed with [`RingFault::Full`]: whether the room it asked for is there
+    /// now. Reports it once, and withdraws `pending_send_sz` so the host stops signalling.
+    pub(crate) fn room_returned(&mut self, pages: &SharedPages) -> Result<bool, RingFault> {
+        let Some(needed) = self.waiting else {
+            return Ok(false);
+        };
+        let size = self.ring.size;
+        // ORDERING: pairs with the host's release store of `read_index` (as in `write`).
+        let read = self
+            .ring
+            .index(pages, READ_INDEX_OFFSET)?
+            .load(ordering::Acquire);
+        let read = check_index(read, size).map_err(RingFault::Host)?;
+        if !fits(needed, bytes_to_write(read, self.write, size)) {
+            return Ok(false);
+        }
+        self.waiting = None;
+        self.ring
+            .index(pages, PENDING_SEND_SIZE_OFFSET)?
+            .store(0, ordering::Relaxed);
+        Ok(true)
     }
 
     /// Writes one packet made of `parts` (descriptor first) and returns whether the host must
@@ -169,6 +199,7 @@ impl OutRing {
                 .load(ordering::Acquire);
             let read = check_index(read, size).map_err(RingFault::Host)?;
             if !fits(needed, bytes_to_write(read, self.write, size)) {
+                self.waiting = Some(needed);
                 return Err(RingFault::Full);
             }
         }
@@ -196,6 +227,7 @@ impl OutRing {
         self.ring
             .index(pages, PENDING_SEND_SIZE_OFFSET)?
             .store(0, ordering::Relaxed);
+        self.waiting = None;
         let mask = self
             .ring
             .index(pages, INTERRUPT_MASK_OFFSET)?
@@ -436,6 +468,41 @@ mod tests {
             .index(&pages, PENDING_SEND_SIZE_OFFSET)?
             .load(ordering::Relaxed);
         assert_eq!(pending, 1024);
+        // The host has not read anything: no room yet.
+        assert_eq!(out.room_returned(&pages), Ok(false));
+        // The host reads the first packet (1024 ring bytes): 2048 bytes free, enough for
+        // 1024 (a ring never fills up completely, 1024 free were not).
+        ring.index(&pages, READ_INDEX_OFFSET)?
+            .store(1024, ordering::Release);
+        assert_eq!(out.room_returned(&pages), Ok(true));
+        let pending = ring
+            .index(&pages, PENDING_SEND_SIZE_OFFSET)?
+            .load(ordering::Relaxed);
+        assert_eq!(pending, 0);
+        // Reported once.
+        assert_eq!(out.room_returned(&pages), Ok(false));
+        assert!(out.write(&pages, &[d.as_bytes(), &payload]).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn room_is_only_reported_after_a_full_ring() -> Result {
+        let (pages, ring) = setup()?;
+        let mut out = OutRing::new(ring);
+        assert_eq!(out.room_returned(&pages), Ok(false));
+        let d = descriptor(8);
+        assert!(out.write(&pages, &[d.as_bytes(), &[0u8; 8]]).is_ok());
+        assert_eq!(out.room_returned(&pages), Ok(false));
+        // A bad read index while waiting is the host's fault.
+        let payload = [0u8; 1000];
+        let big = descriptor(payload.len());
+        while out.write(&pages, &[big.as_bytes(), &payload]).is_ok() {}
+        ring.index(&pages, READ_INDEX_OFFSET)?
+            .store(4097, ordering::Relaxed);
+        assert!(matches!(
+            out.room_returned(&pages),
+            Err(RingFault::Host(RingError::BadIndex { .. }))
+        ));
         Ok(())
     }
 }

@@ -223,6 +223,8 @@ struct rhv_vmbus_device {
 	guid_t class;
 	/* What the bound driver's probe returned; handed back to its remove. */
 	void *drvdata;
+	/* The "channels" directory, parent of one directory per channel of the device. */
+	struct kobject *channels;
 };
 
 /* Rust turns a struct rhv_vmbus_device pointer into its struct device by a cast. */
@@ -413,6 +415,13 @@ int rhv_device_register(void *ctx, const char *name, const u8 *class,
 	ret = dev_set_name(&d->dev, "%s", name);
 	if (!ret)
 		ret = device_add(&d->dev);
+	if (!ret) {
+		d->channels = kobject_create_and_add("channels", &d->dev.kobj);
+		if (!d->channels) {
+			device_del(&d->dev);
+			ret = -ENOMEM;
+		}
+	}
 	if (ret) {
 		put_device(&d->dev);
 		return ret;
@@ -423,5 +432,125 @@ int rhv_device_register(void *ctx, const char *name, const u8 *class,
 
 void rhv_device_unregister(struct rhv_vmbus_device *d)
 {
+	kobject_put(d->channels);
+	d->channels = NULL;
 	device_unregister(&d->dev);
+}
+
+/* ---- channels/<relid>/ of a device, as the C driver has them ---- */
+
+struct rhv_channel_dir {
+	struct kobject kobj;
+	void *ctx;
+};
+
+/* Channel attribute numbers shared with vmbus/channel_sysfs.rs (enum ChannelAttribute). */
+enum {
+	RHV_CHAN_ATTR_CPU,
+	RHV_CHAN_ATTR_SUBCHANNEL_ID,
+	RHV_CHAN_ATTR_MONITOR_ID,
+};
+
+struct rhv_chan_attribute {
+	struct attribute attr;
+	unsigned int nr;
+};
+
+#define RHV_CHAN_ATTR(_name, _mode, _nr)                                                   \
+	static struct rhv_chan_attribute rhv_chan_attr_##_name = {                         \
+		.attr = { .name = __stringify(_name), .mode = _mode },                     \
+		.nr = _nr,                                                                 \
+	}
+
+RHV_CHAN_ATTR(cpu, 0644, RHV_CHAN_ATTR_CPU);
+RHV_CHAN_ATTR(subchannel_id, 0444, RHV_CHAN_ATTR_SUBCHANNEL_ID);
+RHV_CHAN_ATTR(monitor_id, 0444, RHV_CHAN_ATTR_MONITOR_ID);
+
+static struct attribute *rhv_chan_attrs[] = {
+	&rhv_chan_attr_cpu.attr,
+	&rhv_chan_attr_subchannel_id.attr,
+	&rhv_chan_attr_monitor_id.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(rhv_chan);
+
+static ssize_t rhv_chan_attr_show(struct kobject *kobj, struct attribute *attr, char *buf)
+{
+	struct rhv_channel_dir *c = container_of(kobj, struct rhv_channel_dir, kobj);
+	struct rhv_chan_attribute *a = container_of(attr, struct rhv_chan_attribute, attr);
+
+	return rhv_vmbus_chan_show(c->ctx, a->nr, buf);
+}
+
+static ssize_t rhv_chan_attr_store(struct kobject *kobj, struct attribute *attr,
+				   const char *buf, size_t count)
+{
+	struct rhv_channel_dir *c = container_of(kobj, struct rhv_channel_dir, kobj);
+	struct rhv_chan_attribute *a = container_of(attr, struct rhv_chan_attribute, attr);
+	ssize_t ret;
+
+	/* Moving a channel must not race with a CPU going offline (as the C driver). */
+	cpus_read_lock();
+	ret = rhv_vmbus_chan_store(c->ctx, a->nr, buf, count);
+	cpus_read_unlock();
+	return ret;
+}
+
+static const struct sysfs_ops rhv_chan_sysfs_ops = {
+	.show = rhv_chan_attr_show,
+	.store = rhv_chan_attr_store,
+};
+
+static void rhv_chan_release(struct kobject *kobj)
+{
+	struct rhv_channel_dir *c = container_of(kobj, struct rhv_channel_dir, kobj);
+
+	rhv_vmbus_chan_release(c->ctx);
+	kfree(c);
+}
+
+static const struct kobj_type rhv_chan_ktype = {
+	.sysfs_ops = &rhv_chan_sysfs_ops,
+	.release = rhv_chan_release,
+	.default_groups = rhv_chan_groups,
+};
+
+/*
+ * Adds channels/<@relid>/ under device @d and stores it in *@out. As for
+ * rhv_device_register(), once *@ctx_taken is true the directory owns @ctx and hands it to
+ * rhv_vmbus_chan_release() when it goes, also when adding fails.
+ */
+int rhv_channel_dir_add(struct rhv_vmbus_device *d, void *ctx, u32 relid,
+			struct rhv_channel_dir **out, bool *ctx_taken)
+{
+	struct rhv_channel_dir *c;
+	int ret;
+
+	*ctx_taken = false;
+	if (!d->channels)
+		return -ENODEV;
+	c = kzalloc(sizeof(*c), GFP_KERNEL);
+	if (!c)
+		return -ENOMEM;
+	c->ctx = ctx;
+	*ctx_taken = true;
+	ret = kobject_init_and_add(&c->kobj, &rhv_chan_ktype, d->channels, "%u", relid);
+	if (ret) {
+		kobject_put(&c->kobj);
+		return ret;
+	}
+	kobject_uevent(&c->kobj, KOBJ_ADD);
+	*out = c;
+	return 0;
+}
+
+void rhv_channel_dir_remove(struct rhv_channel_dir *c)
+{
+	kobject_del(&c->kobj);
+	kobject_put(&c->kobj);
+}
+
+unsigned int rhv_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
 }

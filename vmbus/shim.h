@@ -53,8 +53,13 @@ void rhv_driver_unregister(struct rhv_vmbus_driver *drv);
 int rhv_device_register(void *ctx, const char *name, const u8 *class,
 			struct rhv_vmbus_device **out, bool *ctx_taken);
 void rhv_device_unregister(struct rhv_vmbus_device *d);
+struct rhv_channel_dir;
+int rhv_channel_dir_add(struct rhv_vmbus_device *d, void *ctx, u32 relid,
+			struct rhv_channel_dir **out, bool *ctx_taken);
+void rhv_channel_dir_remove(struct rhv_channel_dir *c);
+unsigned int rhv_nr_cpu_ids(void);
 
-/* Implemented in Rust (platform/hooks.rs, bus.rs). */
+/* Implemented in Rust (platform/hooks.rs, bus.rs, channel_sysfs.rs). */
 int rhv_vmbus_cpu_online(void *ctx, unsigned int cpu);
 int rhv_vmbus_cpu_offline(void *ctx, unsigned int cpu);
 void rhv_vmbus_isr(void *ctx);
@@ -63,5 +68,8 @@ ssize_t rhv_vmbus_dev_show(const void *ctx, unsigned int attr, char *buf);
 bool rhv_vmbus_dev_visible(const void *ctx, unsigned int attr);
 int rhv_vmbus_dev_uevent(const void *ctx, struct kobj_uevent_env *env);
 void rhv_vmbus_dev_release(void *ctx);
+ssize_t rhv_vmbus_chan_show(const void *ctx, unsigned int attr, char *buf);
+ssize_t rhv_vmbus_chan_store(const void *ctx, unsigned int attr, const char *buf, size_t count);
+void rhv_vmbus_chan_release(void *ctx);
 
 #endif

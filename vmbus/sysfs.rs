@@ -8,6 +8,7 @@ use crate::connection::Connection;
 use crate::modalias::ModAlias;
 use crate::platform;
 use crate::proto::offer::{device_type, ValidOffer, VENDOR_MICROSOFT};
+use crate::subchannels::BindingSlot;
 use core::fmt::Write;
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
@@ -32,28 +33,54 @@ pub(crate) struct DeviceInfo {
     state: Atomic<i32>,
     rescinded: Atomic<bool>,
     conn: Option<Arc<Connection>>,
+    /// The driver bound to the device, for sub-channel events (primary channels).
+    binding: BindingSlot,
+    /// The CPU whose vCPU the host interrupts for the channel (sysfs `channels/<relid>/cpu`).
+    target_cpu: Atomic<u32>,
 }
 
 impl DeviceInfo {
     /// The sysfs view of the channel `offer`, with no connection (tests).
     #[cfg(CONFIG_KUNIT)]
-    pub(crate) fn new(offer: ValidOffer) -> Self {
+    pub(crate) fn new(offer: ValidOffer) -> Result<Self> {
         Self::build(offer, None)
     }
 
     /// The channel `offer` of connection `conn`.
-    pub(crate) fn with_connection(offer: ValidOffer, conn: Arc<Connection>) -> Self {
+    pub(crate) fn with_connection(offer: ValidOffer, conn: Arc<Connection>) -> Result<Self> {
         Self::build(offer, Some(conn))
     }
 
-    fn build(offer: ValidOffer, conn: Option<Arc<Connection>>) -> Self {
-        Self {
+    fn build(offer: ValidOffer, conn: Option<Arc<Connection>>) -> Result<Self> {
+        Ok(Self {
             device_type: device_type(&offer),
             offer,
             state: Atomic::new(ChannelState::Offered as i32),
             rescinded: Atomic::new(false),
             conn,
-        }
+            binding: BindingSlot::new()?,
+            target_cpu: Atomic::new(0),
+        })
+    }
+
+    /// The CPU the host interrupts for the channel (the last one it was told).
+    pub(crate) fn target_cpu(&self) -> u32 {
+        self.target_cpu.load(ordering::Relaxed)
+    }
+
+    /// Records the CPU the host was told to interrupt for the channel.
+    pub(crate) fn set_target_cpu(&self, cpu: u32) {
+        self.target_cpu.store(cpu, ordering::Relaxed);
+    }
+
+    /// Whether the channel is open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.load(ordering::Relaxed) == ChannelState::Opened as i32
+    }
+
+    /// The slot of the driver bound to the device.
+    pub(crate) fn binding(&self) -> &BindingSlot {
+        &self.binding
     }
 
     /// The connection the offer came on.
@@ -214,8 +241,8 @@ mod tests {
             m.monitor_allocated = 1;
             m.monitorid = id;
         }
-        // PANIC: a well-formed offer built above.
-        DeviceInfo::new(parse_offer(m.as_bytes()).unwrap())
+        // PANIC: a well-formed offer built above; a test allocation does not fail.
+        DeviceInfo::new(parse_offer(m.as_bytes()).unwrap()).unwrap()
     }
 
     fn show(info: &DeviceInfo, attr: Attribute) -> KVec<u8> {

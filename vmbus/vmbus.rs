@@ -14,10 +14,12 @@
 //! without connecting and says so in one line; the bus is registered but stays empty, so that
 //! driver modules load too and their KUnit suites run.
 //!
-//! Layers: `platform/` (SynIC, hypercalls, kernel hooks; the only C calls besides `bus.rs`
-//! and `driver.rs`), `connection.rs` (the protocol), `channels.rs`, `bus.rs` and `sysfs.rs`
-//! (devices), `gpadl.rs`, `channel.rs` and `ring.rs` (open channels), `driver.rs` (the driver
-//! API), `proto/` (the wire formats and pure logic shared with `hvsim`). Other modules use
+//! Layers: `platform/` (SynIC, hypercalls, kernel hooks; the only C calls besides `bus.rs`,
+//! `channel_sysfs.rs` and `driver.rs`), `connection.rs` (the protocol; `connection/retarget.rs`
+//! moves channels between CPUs), `channels.rs`, `bus.rs`, `sysfs.rs` and `channel_sysfs.rs`
+//! (devices and their `channels/<relid>/`), `gpadl.rs`, `channel.rs` and `ring.rs` (open
+//! channels), `driver.rs` and `subchannels.rs` (the driver API), `proto/` (the wire formats
+//! and pure logic shared with `hvsim`). Other modules use
 //! this crate's Rust API across the module boundary (the nova-core -> nova-drm pattern, see
 //! the top-level Kbuild).
 
@@ -26,6 +28,7 @@ use kernel::sync::Arc;
 
 mod bus;
 mod channel;
+mod channel_sysfs;
 mod channels;
 mod connection;
 mod driver;
@@ -36,6 +39,7 @@ mod platform;
 pub mod proto;
 mod proto_tests;
 mod ring;
+mod subchannels;
 mod sysfs;
 
 pub use channel::{

@@ -52,6 +52,13 @@ pub trait HostToGuest {
     /// SINT interrupt if the flag was clear.
     fn signal_event(&mut self, vp: u32, sint: u8, flag: u32) -> Result<(), DeliveryError>;
 
+    /// Whether the partition has a virtual processor with index `vp` (a guest may name any
+    /// number as a channel's target). The default accepts every index.
+    fn has_vp(&self, vp: u32) -> bool {
+        let _ = vp;
+        true
+    }
+
     /// Guest RAM, bounds-checked.
     fn memory(&self) -> &dyn GuestMemory;
 }

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Messages from the host: the message worker, which hands answers to the waiting request
-//! and passes offers, rescinds and ALLOFFERS_DELIVERED on to the device worker, and the device
-//! worker, which adds and removes the devices of offered channels.
+//! and passes offers, rescinds and ALLOFFERS_DELIVERED on to the device worker, the device
+//! worker, which adds and removes the devices of offered channels, and the sub-channel worker,
+//! which adds and removes sub-channels and tells their drivers. Sub-channels have their own
+//! worker (as `handle_sub_chan_wq` in the C driver) because a driver's probe, run by the
+//! device worker, may wait for them.
 
 use super::*;
+use crate::channel_sysfs::ChannelDir;
+use crate::proto::vmbus::ModifyChannelResponse;
+use crate::subchannels::SubchannelEvent;
 
 /// The key an answer carries, if its type has one.
 fn answer_key(ty: MessageType, bytes: &[u8]) -> Option<u32> {
@@ -13,6 +19,9 @@ fn answer_key(ty: MessageType, bytes: &[u8]) -> Option<u32> {
         MessageType::OpenChannelResult => {
             parse::<OpenResult>(bytes).ok().map(|(m, _)| m.child_relid)
         }
+        MessageType::ModifyChannelResponse => parse::<ModifyChannelResponse>(bytes)
+            .ok()
+            .map(|(m, _)| m.child_relid),
         _ => None,
     }
 }
@@ -36,14 +45,24 @@ impl Connection {
             | MessageType::UnloadResponse
             | MessageType::GpadlCreated
             | MessageType::GpadlTorndown
-            | MessageType::OpenChannelResult => this.answer(ty, m),
+            | MessageType::OpenChannelResult
+            | MessageType::ModifyChannelResponse => this.answer(ty, m),
             MessageType::RescindChannelOffer => {
                 this.mark_rescinded(bytes);
-                Self::queue_for_devices(this, m);
+                if this.route_rescind(bytes) {
+                    Self::queue_for_subchannels(this, m);
+                } else {
+                    Self::queue_for_devices(this, m);
+                }
             }
-            MessageType::OfferChannel | MessageType::AllOffersDelivered => {
-                Self::queue_for_devices(this, m)
+            MessageType::OfferChannel => {
+                if this.route_offer(bytes) {
+                    Self::queue_for_subchannels(this, m);
+                } else {
+                    Self::queue_for_devices(this, m);
+                }
             }
+            MessageType::AllOffersDelivered => Self::queue_for_devices(this, m),
             other => {
                 if ratelimit() {
                     pr_warn!("ignoring unexpected channel message {:?}\n", other);
@@ -62,14 +81,57 @@ impl Connection {
         let _ = workqueue::system().enqueue::<Arc<Connection>, 1>(this.clone());
     }
 
+    /// Hands a message to the sub-channel worker.
+    fn queue_for_subchannels(this: &Arc<Self>, m: &SynicMessage) {
+        if this.subchannel_queue.lock().push(*m, GFP_KERNEL).is_err() {
+            pr_err!("out of memory: a channel message was dropped\n");
+            return;
+        }
+        // Already queued is fine: the worker drains everything.
+        let _ = workqueue::system().enqueue::<Arc<Connection>, 2>(this.clone());
+    }
+
+    /// Whether an offer goes to the sub-channel worker: a well-formed sub-channel offer
+    /// (anything else goes to the device worker, which logs what is wrong with it).
+    fn route_offer(&self, bytes: &[u8]) -> bool {
+        let Ok(offer) = parse_offer(bytes) else {
+            return false;
+        };
+        if offer.sub_channel_index == 0 {
+            return false;
+        }
+        match self.subchannel_relids.lock().get_mut(offer.relid as usize) {
+            Some(slot) => {
+                *slot = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a rescind goes to the sub-channel worker: if its offer went there.
+    fn route_rescind(&self, bytes: &[u8]) -> bool {
+        let Ok(relid) = parse_rescind(bytes) else {
+            return false;
+        };
+        self.subchannel_relids
+            .lock()
+            .get_mut(relid as usize)
+            .is_some_and(|slot| core::mem::replace(slot, false))
+    }
+
     /// A rescind ends waits on the channel right away and makes closing it skip the host,
     /// before the device worker removes its device.
     fn mark_rescinded(&self, bytes: &[u8]) {
         let Ok(relid) = parse_rescind(bytes) else {
             return;
         };
-        if let Some(info) = self.channels.lock().info(relid) {
-            info.set_rescinded();
+        {
+            let table = self.channels.lock();
+            if let Some(info) = table.info(relid) {
+                info.set_rescinded();
+            }
+            self.subchannels_changed.notify_all();
         }
         let mut w = self.waiter.lock();
         if w.expected.is_some_and(|e| e.relid == Some(relid)) {
@@ -101,8 +163,9 @@ impl Connection {
             }
         };
         let relid = offer.relid;
-        let Ok(info) = Arc::new(DeviceInfo::with_connection(offer, this.clone()), GFP_KERNEL)
-        else {
+        let info = DeviceInfo::with_connection(offer, this.clone())
+            .and_then(|i| Ok(Arc::new(i, GFP_KERNEL)?));
+        let Ok(info) = info else {
             pr_err!("channel {}: out of memory, offer ignored\n", relid);
             return;
         };
@@ -121,6 +184,7 @@ impl Connection {
             if channels
                 .insert(OfferedChannel {
                     info: info.clone(),
+                    dir: None,
                     device: None,
                 })
                 .is_err()
@@ -128,20 +192,44 @@ impl Connection {
                 pr_err!("channel {}: out of memory, offer dropped\n", relid);
                 return;
             }
+            if offer.sub_channel_index != 0 {
+                if let Err(e) = channels.add_subchannel_dir(relid) {
+                    if ratelimit() {
+                        pr_warn!("sub-channel {}: no sysfs directory: {:?}\n", relid, e);
+                    }
+                }
+                this.subchannels_changed.notify_all();
+            }
         }
         // Sub-channels belong to their primary's device. The table is not locked while the
         // device registers: a driver's probe may open the channel, whose answers the message
         // worker delivers after looking at the table for rescinds.
         if offer.sub_channel_index == 0 {
-            match BusDevice::register(info) {
+            match BusDevice::register(info.clone()) {
                 Ok(d) => {
-                    // Only this worker removes entries, so the entry is still there unless
-                    // the table was closed; then the device goes away at once.
-                    if let Err(d) = this.channels.lock().set_device(relid, d) {
+                    let dir = ChannelDir::add(&d, info)
+                        .inspect_err(|e| {
+                            pr_warn!("channel {}: no sysfs directory: {:?}\n", relid, e)
+                        })
+                        .ok();
+                    // Only the device worker removes primary entries, so the entry is still
+                    // there unless the table was closed; then the device goes away at once
+                    // (outside the table lock).
+                    let rejected = this.channels.lock().set_device(relid, d, dir);
+                    if let Err((d, dir)) = rejected {
+                        drop(dir);
                         drop(d);
                     }
                 }
                 Err(e) => pr_err!("channel {}: device registration failed: {:?}\n", relid, e),
+            }
+        } else {
+            // The driver hears of it outside the table lock: it may open the sub-channel.
+            let primary = this.channels.lock().primary_of(&offer.instance);
+            if let Some(primary) = primary {
+                primary
+                    .binding()
+                    .deliver(&primary, SubchannelEvent::Offered(info));
             }
         }
     }
@@ -156,14 +244,37 @@ impl Connection {
                 return;
             }
         };
-        let Some(channel) = self.channels.lock().remove(relid) else {
+        let (removed, sub_dirs) = {
+            let mut table = self.channels.lock();
+            let removed = table.remove(relid);
+            let sub_dirs = match &removed {
+                Some(c) if c.info.offer().sub_channel_index == 0 => {
+                    table.take_subchannel_dirs(&c.info.offer().instance)
+                }
+                _ => KVec::new(),
+            };
+            (removed, sub_dirs)
+        };
+        // Sub-channel directories go before their primary's device.
+        drop(sub_dirs);
+        let Some(channel) = removed else {
             if ratelimit() {
                 pr_warn!("rescind of unknown channel {}\n", relid);
             }
             return;
         };
+        let offer = *channel.info.offer();
         // Unregister the device before the relid is given back to the host.
         drop(channel);
+        if offer.sub_channel_index != 0 {
+            let primary = self.channels.lock().primary_of(&offer.instance);
+            if let Some(primary) = primary {
+                primary.binding().deliver(
+                    &primary,
+                    SubchannelEvent::Rescinded(offer.sub_channel_index),
+                );
+            }
+        }
         if !self.connected() {
             return;
         }
@@ -208,6 +319,31 @@ impl WorkItem<1> for Connection {
                 Ok(MessageType::OfferChannel) => Connection::on_offer(&this, bytes),
                 Ok(MessageType::RescindChannelOffer) => this.on_rescind(bytes),
                 Ok(ty @ MessageType::AllOffersDelivered) => this.answer(ty, &m),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The sub-channel worker: sub-channel offers and their rescinds, in arrival order.
+impl WorkItem<2> for Connection {
+    type Pointer = Arc<Connection>;
+
+    fn run(this: Arc<Connection>) {
+        loop {
+            let next = {
+                let mut q = this.subchannel_queue.lock();
+                if q.is_empty() {
+                    None
+                } else {
+                    q.remove(0).ok()
+                }
+            };
+            let Some(m) = next else { break };
+            let bytes = m.bytes();
+            match message_type(bytes) {
+                Ok(MessageType::OfferChannel) => Connection::on_offer(&this, bytes),
+                Ok(MessageType::RescindChannelOffer) => this.on_rescind(bytes),
                 _ => {}
             }
         }

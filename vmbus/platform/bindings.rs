@@ -15,6 +15,14 @@ pub(crate) struct RhvVmbusDevice {
     _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
 }
 
+/// The shim's `struct rhv_channel_dir` (a channel's `channels/<relid>/` kobject plus our
+/// context), opaque to Rust.
+#[repr(C)]
+pub(crate) struct RhvChannelDir {
+    _opaque: [u8; 0],
+    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
+}
+
 /// The shim's `struct hv_vmbus_device_id` entry, opaque here (laid out by `driver::DeviceId`).
 #[repr(C)]
 pub(crate) struct RawDeviceIdEntry {
@@ -97,6 +105,15 @@ unsafe extern "C" {
         ctx_taken: *mut bool,
     ) -> c_int;
     pub(crate) fn rhv_device_unregister(dev: *mut RhvVmbusDevice);
+    pub(crate) fn rhv_channel_dir_add(
+        dev: *mut RhvVmbusDevice,
+        ctx: *mut c_void,
+        relid: u32,
+        out: *mut *mut RhvChannelDir,
+        ctx_taken: *mut bool,
+    ) -> c_int;
+    pub(crate) fn rhv_channel_dir_remove(dir: *mut RhvChannelDir);
+    pub(crate) fn rhv_nr_cpu_ids() -> c_uint;
 }
 
 /// Used by `bus.rs` for the uevent callback's argument type.

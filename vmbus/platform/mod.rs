@@ -10,9 +10,9 @@ pub(crate) mod page;
 pub(crate) mod synic;
 
 pub(crate) use bindings::{
-    rhv_bus_register, rhv_bus_unregister, rhv_device_register, rhv_device_unregister,
-    rhv_driver_register, rhv_driver_unregister, ProbeFn, RawDeviceIdEntry, RemoveFn,
-    RhvVmbusDevice, RhvVmbusDriver, UeventEnv,
+    rhv_bus_register, rhv_bus_unregister, rhv_channel_dir_add, rhv_channel_dir_remove,
+    rhv_device_register, rhv_device_unregister, rhv_driver_register, rhv_driver_unregister,
+    ProbeFn, RawDeviceIdEntry, RemoveFn, RhvChannelDir, RhvVmbusDevice, RhvVmbusDriver, UeventEnv,
 };
 
 /// Whether `cpu` is online.
@@ -26,4 +26,29 @@ pub(crate) fn cpu_node(cpu: u32) -> i32 {
     // SAFETY: `cpu_to_node` accepts any possible CPU number; callers pass CPU 0 or an online
     // CPU.
     unsafe { bindings::rhv_cpu_to_node(cpu) }
+}
+
+/// Number of possible CPU ids (`nr_cpu_ids`).
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: reads a variable fixed at boot.
+    unsafe { bindings::rhv_nr_cpu_ids() }
+}
+
+/// Holds the CPU hotplug lock for reading: no CPU goes on- or offline meanwhile.
+pub(crate) struct CpusReadGuard(());
+
+impl CpusReadGuard {
+    /// Takes the lock (may sleep).
+    pub(crate) fn new() -> Self {
+        // SAFETY: process context (callers may sleep); released in `drop`.
+        unsafe { kernel::bindings::cpus_read_lock() };
+        Self(())
+    }
+}
+
+impl Drop for CpusReadGuard {
+    fn drop(&mut self) {
+        // SAFETY: taken in `new`.
+        unsafe { kernel::bindings::cpus_read_unlock() };
+    }
 }

@@ -94,6 +94,51 @@ pub fn encode_body(out: &mut [u8; MAX_MESSAGE_SIZE], gpadl: u32, pfns: &[u64]) -
     (put_pfns(out, at, &pfns[..n]), n)
 }
 
+/// The messages that describe one GPADL, produced one at a time into a caller's buffer:
+/// GPADL_HEADER first, then the GPADL_BODY messages, until every PFN is sent. This is the plan
+/// the guest follows; the host reassembles the same split.
+#[derive(Clone, Debug)]
+pub struct GpadlMessages<'a> {
+    relid: u32,
+    gpadl: u32,
+    pfns: &'a [u64],
+    /// PFNs carried by the messages produced so far; `None` before the header.
+    sent: Option<usize>,
+}
+
+impl<'a> GpadlMessages<'a> {
+    /// The plan for GPADL `gpadl` of channel `relid` over the pages `pfns`, in buffer order.
+    pub fn new(relid: u32, gpadl: u32, pfns: &'a [u64]) -> Result<Self, GpadlPlanError> {
+        check_pages(pfns.len())?;
+        Ok(Self {
+            relid,
+            gpadl,
+            pfns,
+            sent: None,
+        })
+    }
+
+    /// How many messages the plan has in all.
+    pub fn message_count(&self) -> usize {
+        1 + body_count(self.pfns.len())
+    }
+
+    /// Writes the next message into `out` and returns its length, or `None` when all are out.
+    pub fn next_message(&mut self, out: &mut [u8; MAX_MESSAGE_SIZE]) -> Option<usize> {
+        let (len, sent) = match self.sent {
+            // `new` checked the page count, so the header cannot fail.
+            None => encode_header(out, self.relid, self.gpadl, self.pfns.len(), self.pfns).ok()?,
+            Some(sent) if sent < self.pfns.len() => {
+                let (len, n) = encode_body(out, self.gpadl, &self.pfns[sent..]);
+                (len, sent + n)
+            }
+            Some(_) => return None,
+        };
+        self.sent = Some(sent);
+        Some(len)
+    }
+}
+
 /// Copies `bytes` to `out` at `at` (callers stay within the message); returns the end.
 fn put_bytes(out: &mut [u8], at: usize, bytes: &[u8]) -> usize {
     for (d, s) in out.iter_mut().skip(at).zip(bytes) {
@@ -145,6 +190,9 @@ impl GpadlHandles {
 mod tests {
     use super::*;
     use crate::vmbus::{parse, GpadlBody, GpadlHeader};
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
 
     #[test]
     fn small_buffer_fits_in_the_header() {
@@ -197,6 +245,80 @@ mod tests {
             Err(GpadlPlanError::TooLarge(MAX_GPADL_PAGES + 1))
         );
         assert!(check_pages(MAX_GPADL_PAGES).is_ok());
+    }
+
+    /// Runs the plan over `pages` PFNs and checks every message; returns the message count.
+    fn replay(pages: usize) -> usize {
+        let pfns: Vec<u64> = (0..pages as u64).map(|i| 0x10_0000 + i).collect();
+        let mut plan = GpadlMessages::new(9, 0xe1e10, &pfns).unwrap();
+        let expected = plan.message_count();
+        let mut m = [0u8; MAX_MESSAGE_SIZE];
+        let mut got = Vec::new();
+        let mut count = 0;
+        while let Some(len) = plan.next_message(&mut m) {
+            assert!(len <= MAX_MESSAGE_SIZE);
+            let rest = if count == 0 {
+                let (h, rest) = parse::<GpadlHeader>(&m[..len]).unwrap();
+                assert_eq!({ h.header.msgtype }, MessageType::GpadlHeader as u32);
+                assert_eq!(({ h.child_relid }, { h.gpadl }), (9, 0xe1e10));
+                assert_eq!({ h.rangecount }, 1);
+                assert_eq!(usize::from(h.range_buflen), 8 + 8 * pages);
+                let byte_count = u32::from_le_bytes(rest[..4].try_into().unwrap());
+                assert_eq!(byte_count as usize, pages * 4096);
+                assert_eq!(&rest[4..8], &[0; 4]);
+                &rest[8..]
+            } else {
+                let (b, rest) = parse::<GpadlBody>(&m[..len]).unwrap();
+                assert_eq!({ b.header.msgtype }, MessageType::GpadlBody as u32);
+                assert_eq!({ b.gpadl }, 0xe1e10);
+                // Only the last message may be short.
+                assert!(!rest.is_empty());
+                rest
+            };
+            assert_eq!(rest.len() % 8, 0);
+            got.extend(
+                rest.chunks(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap())),
+            );
+            count += 1;
+            assert!(count <= expected, "more messages than planned");
+        }
+        assert_eq!(count, expected);
+        assert_eq!(got, pfns);
+        assert_eq!(plan.next_message(&mut m), None);
+        count
+    }
+
+    #[test]
+    fn plan_boundaries() {
+        assert_eq!(replay(1), 1);
+        assert_eq!(replay(GPADL_HEADER_MAX_PFNS), 1);
+        assert_eq!(replay(GPADL_HEADER_MAX_PFNS + 1), 2);
+        assert_eq!(replay(GPADL_HEADER_MAX_PFNS + GPADL_BODY_MAX_PFNS), 2);
+        assert_eq!(replay(GPADL_HEADER_MAX_PFNS + GPADL_BODY_MAX_PFNS + 1), 3);
+        // A 2 MiB ring buffer plus its two control pages.
+        assert_eq!(replay(514), 1 + (514 - 26usize).div_ceil(28));
+    }
+
+    #[test]
+    fn plan_largest_and_too_large() {
+        let count = replay(MAX_GPADL_PAGES);
+        assert_eq!(
+            count,
+            1 + (MAX_GPADL_PAGES - GPADL_HEADER_MAX_PFNS).div_ceil(28)
+        );
+        // range_buflen is a u16: the largest GPADL's still fits, one page more does not.
+        assert!(8 + 8 * MAX_GPADL_PAGES <= usize::from(u16::MAX));
+        assert!(8 + 8 * (MAX_GPADL_PAGES + 1) > usize::from(u16::MAX));
+        let too_many = vec![0u64; MAX_GPADL_PAGES + 1];
+        assert_eq!(
+            GpadlMessages::new(1, 2, &too_many).err(),
+            Some(GpadlPlanError::TooLarge(MAX_GPADL_PAGES + 1))
+        );
+        assert_eq!(
+            GpadlMessages::new(1, 2, &[]).err(),
+            Some(GpadlPlanError::Empty)
+        );
     }
 
     #[test]

@@ -146,6 +146,29 @@ pub fn interpret_response(version: u32, bytes: &[u8]) -> Result<ContactOutcome, 
     })
 }
 
+/// What a negotiated version allows for moving a channel's interrupts to another vCPU
+/// (MODIFYCHANNEL; `vmbus_send_modifychannel()` in `drivers/hv/channel.c` has the same rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelMoves {
+    /// Before 4.1 there is no MODIFYCHANNEL.
+    Unsupported,
+    /// 4.1 to 5.2: the host moves the channel but never says when.
+    Unconfirmed,
+    /// 5.3 and newer: the host answers every MODIFYCHANNEL with MODIFYCHANNEL_RESPONSE.
+    Confirmed,
+}
+
+/// How channels move at `version` (zero: not connected).
+pub fn channel_moves(version: u32) -> ChannelMoves {
+    if version >= VERSION_WIN10_V5_3 {
+        ChannelMoves::Confirmed
+    } else if version >= VERSION_WIN10_V4_1 {
+        ChannelMoves::Unconfirmed
+    } else {
+        ChannelMoves::Unsupported
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::vmbus::make_version;
@@ -248,5 +271,15 @@ mod tests {
                 features: 0x10
             })
         );
+    }
+
+    #[test]
+    fn channel_moves_by_version() {
+        assert_eq!(channel_moves(0), ChannelMoves::Unsupported);
+        assert_eq!(channel_moves(VERSION_WIN10), ChannelMoves::Unsupported);
+        assert_eq!(channel_moves(VERSION_WIN10_V4_1), ChannelMoves::Unconfirmed);
+        assert_eq!(channel_moves(VERSION_WIN10_V5_2), ChannelMoves::Unconfirmed);
+        assert_eq!(channel_moves(VERSION_WIN10_V5_3), ChannelMoves::Confirmed);
+        assert_eq!(channel_moves(VERSION_WIN10_V6_0), ChannelMoves::Confirmed);
     }
 }

@@ -173,6 +173,10 @@ impl HostToGuest for Platform {
         .unwrap_or(Err(DeliveryError::NoSuchVp(vp)))
     }
 
+    fn has_vp(&self, vp: u32) -> bool {
+        (vp as usize) < self.vps.len()
+    }
+
     fn memory(&self) -> &dyn GuestMemory {
         &*self.memory
     }

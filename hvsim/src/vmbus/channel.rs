@@ -297,6 +297,16 @@ impl VmbusServer {
         let (m, _) = parse::<proto::ModifyChannel>(bytes)?;
         let relid = m.child_relid;
         let status = match self.find_relid(relid) {
+            Some(_) if !host.has_vp(m.target_vp) => {
+                if warn_allowed() {
+                    tracing::warn!(
+                        relid,
+                        target_vp = { m.target_vp },
+                        "MODIFYCHANNEL to a VP the partition does not have"
+                    );
+                }
+                proto::STATUS_UNSUCCESSFUL
+            }
             Some((d, c)) if !self.devices[d].channels[c].rescinded => {
                 self.devices[d].channels[c].target_vp = m.target_vp;
                 tracing::debug!(
@@ -314,11 +324,10 @@ impl VmbusServer {
             }
         };
         // Only 5.3+ guests wait for an answer; older ones would take it for garbage.
-        if self
-            .connection
-            .info()
-            .is_some_and(|i| i.version >= proto::VERSION_WIN10_V5_3)
-        {
+        if self.connection.info().is_some_and(|i| {
+            rhv_proto::negotiate::channel_moves(i.version)
+                == rhv_proto::negotiate::ChannelMoves::Confirmed
+        }) {
             let mut r = proto::ModifyChannelResponse::new_zeroed();
             r.header = proto::MessageHeader::new(proto::MessageType::ModifyChannelResponse);
             r.child_relid = relid;

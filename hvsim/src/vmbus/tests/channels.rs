@@ -479,5 +479,26 @@ fn modify_channel_moves_interrupts() {
                 0
             );
         }
+        // A VP the partition does not have: refused, the channel stays where it was.
+        m.child_relid = 1;
+        m.target_vp = VPS;
+        g.post(&m);
+        if answered {
+            assert_ne!(
+                { g.take()[0].parse::<proto::ModifyChannelResponse>().status },
+                0
+            );
+        }
+        // The guest reads the first completion, so the next one interrupts again.
+        assert!(ch.inbound.guest_read(&g.host.mem).is_some());
+        let before = g.host.events.len();
+        ch.outbound.guest_write(&g.host.mem, 1, b"y").unwrap();
+        g.signal(ch.connection_id);
+        assert_eq!(
+            g.host.events.len(),
+            before + 1,
+            "the completion was signalled"
+        );
+        assert_eq!(g.host.events.last(), Some(&(3, 2, 1)), "still VP 3");
     }
 }

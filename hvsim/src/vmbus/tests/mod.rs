@@ -77,6 +77,9 @@ impl HostToGuest for FakeHost {
         self.events.push((vp, sint, flag));
         Ok(())
     }
+    fn has_vp(&self, vp: u32) -> bool {
+        vp < VPS
+    }
     fn memory(&self) -> &dyn GuestMemory {
         &self.mem
     }

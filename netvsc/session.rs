@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A connection to the host's network VSP, from channel open to close: NVSP version
+//! negotiation, NDIS version and configuration (the MTU), the receive and send buffers, RNDIS
+//! initialisation, the MAC address and link state, then frames both ways; and the orderly
+//! teardown (RNDIS halt, buffers revoked, channels closed, GPADLs torn down). The C driver's
+//! `netvsc_device_add()` / `rndis_filter_device_add()` are the counterparts.
+
+use crate::control::{Awaited, DATA_TRANS_BIT, REQUEST_TRANS_BIT};
+use crate::datapath::{bump, Counters, Datapath, QueueHandler, RECEIVE_BUFFER_ID};
+use crate::netdev::{NetDevice, Skb, Xmit};
+use crate::proto::{ndis, nvsp, rndis};
+use crate::sections::Sections;
+use kernel::prelude::*;
+use kernel::sync::atomic::ordering;
+use kernel::sync::{new_spinlock, Arc, SpinLock};
+use vmbus::{Device, GpaDirectRange, OpenChannel, OpenParams, MAX_GPA_DIRECT_PAGES};
+use zerocopy::{FromBytes, IntoBytes};
+
+/// Receive buffer: 4 MiB (about 2400 sections of a 1500-byte MTU).
+const RECV_BUFFER_PAGES: usize = 1024;
+/// Send buffer: 1 MiB.
+const SEND_BUFFER_PAGES: usize = 256;
+/// Ring bytes each way per channel.
+const RING_BYTES: usize = 128 * 4096;
+/// The RNDIS data message header: message header and the data message body.
+const DATA_HEADER: usize = rndis::HEADER_SIZE + core::mem::size_of::<rndis::Packet>();
+/// Largest RNDIS message the guest sends the host (INITIALIZE's max transfer size).
+const MAX_TRANSFER: u32 = 0x4000;
+/// The packet filter of an interface that is up.
+const FILTER_UP: u32 = ndis::PACKET_TYPE_DIRECTED
+    | ndis::PACKET_TYPE_MULTICAST
+    | ndis::PACKET_TYPE_ALL_MULTICAST
+    | ndis::PACKET_TYPE_BROADCAST;
+
+/// One queue: its channel and its transmit staging buffer.
+struct Queue {
+    channel: OpenChannel,
+    staging: Pin<KBox<SpinLock<KVec<u8>>>>,
+}
+
+/// A connected device.
+pub(crate) struct Session {
+    dp: Arc<Datapath>,
+    queues: KVec<Queue>,
+    /// The MAC address the host gave.
+    pub(crate) mac: [u8; 6],
+    /// Largest MTU the host allows.
+    pub(crate) max_mtu: u32,
+    nvsp_version: u32,
+}
+
+fn trans_data(queue: u16, section: u32) -> u64 {
+    DATA_TRANS_BIT | u64::from(queue) << 32 | u64::from(section)
+}
+
+fn complain(what: &str, value: u64) {
+    if crate::netdev::ratelimit() {
+        pr_err!("rhv_netvsc: {} ({:#x})\n", what, value);
+    }
+}
+
+fn new_queue(dev: &Device<'_>, dp: &Arc<Datapath>, queue: u16) -> Result<Queue> {
+    let handler = QueueHandler::boxed(dp.clone(), queue)?;
+    let channel = dev.open(&OpenParams::new(RING_BYTES, RING_BYTES), handler)?;
+    let mut staging = KVec::new();
+    staging.resize(DATA_HEADER + 64 * 1024, 0, GFP_KERNEL)?;
+    Ok(Queue {
+        channel,
+        staging: KBox::pin_init(new_spinlock!(staging, "rhv_netvsc_tx_staging"), GFP_KERNEL)?,
+    })
+}
+
+impl Session {
+    /// Connects to the VSP of `dev` with an MTU of `mtu`.
+    pub(crate) fn start(
+        dev: &Device<'_>,
+        ndev: &Arc<NetDevice>,
+        counters: &Arc<Counters>,
+        mtu: u32,
+    ) -> Result<Self> {
+        let recv = dev.create_gpadl(RECV_BUFFER_PAGES)?;
+        let send = dev.create_gpadl(SEND_BUFFER_PAGES)?;
+        let dp = Datapath::new(ndev.clone(), counters.clone(), recv, send)?;
+        let primary = new_queue(dev, &dp, 0)?;
+        let mut queues = KVec::new();
+        queues.push(primary, GFP_KERNEL)?;
+        let mut s = Session {
+            dp,
+            queues,
+            mac: [0; 6],
+            max_mtu: 1500,
+            nvsp_version: 0,
+        };
+        s.negotiate(mtu)?;
+        s.rndis_init()?;
+        Ok(s)
+    }
+
+    fn primary(&self) -> &OpenChannel {
+        // PANIC-free: `start` puts the primary queue first and nothing removes it.
+        &self.queues[0].channel
+    }
+
+    /// Sends an NVSP request on the primary channel and waits for its completion.
+    fn nvsp_request<T: nvsp::Body>(&self, body: &T) -> Result<nvsp::HostMessage> {
+        let id = REQUEST_TRANS_BIT | u64::from(self.dp.control.next_id());
+        let msg = nvsp::encode(body);
+        let answer = self
+            .dp
+            .control
+            .request(Awaited::Nvsp(id), || self.primary().send(&msg, id, true))?;
+        nvsp::HostMessage::parse(answer.bytes()).map_err(|_| {
+            complain("malformed NVSP answer", answer.len as u64);
+            EPROTO
+        })
+    }
+
+    fn nvsp_send<T: nvsp::Body>(&self, body: &T) -> Result {
+        self.primary().send(&nvsp::encode(body), 0, false)
+    }
+
+    fn negotiate(&mut self, mtu: u32) -> Result {
+        let mut chosen = None;
+        for v in nvsp::ALL_VERSIONS {
+            if v < nvsp::VERSION_2 {
+                continue;
+            }
+            let init = nvsp::Init {
+                min_protocol_version: v,
+                max_protocol_version: v,
+            };
+            if let nvsp::HostMessage::InitComplete(c) = self.nvsp_request(&init)? {
+                if c.status == nvsp::STATUS_SUCCESS && c.negotiated_protocol_version == v {
+                    chosen = Some(v);
+                    break;
+                }
+            }
+        }
+        let version = chosen.ok_or_else(|| {
+            complain("the host accepts no NVSP version", 0);
+            EPROTO
+        })?;
+        self.nvsp_version = version;
+        self.nvsp_send(&nvsp::SendNdisConfig {
+            mtu: mtu + 14,
+            reserved: 0,
+            capabilities: if version >= nvsp::VERSION_5 {
+                nvsp::CAPABILITY_TEAMING
+            } else {
+                0
+            },
+        })?;
+        self.nvsp_send(&nvsp::SendNdisVersion {
+            ndis_major_version: 6,
+            ndis_minor_version: if version >= nvsp::VERSION_5 { 30 } else { 1 },
+        })?;
+        let recv = nvsp::SendReceiveBuffer {
+            gpadl_handle: self.dp.recv.handle(),
+            id: RECEIVE_BUFFER_ID,
+        };
+        let nvsp::HostMessage::SendReceiveBufferComplete(c) = self.nvsp_request(&recv)? else {
+            complain("wrong answer to SEND_RECV_BUF", 0);
+            return Err(EPROTO);
+        };
+        let sec = c.section;
+        let size = u64::from(sec.sub_allocation_size);
+        let fits = size
+            .checked_mul(u64::from(sec.num_sub_allocations))
+            .is_some_and(|total| total <= self.dp.recv.len() as u64);
+        if c.status != nvsp::STATUS_SUCCESS
+            || c.num_sections != 1
+            || sec.offset != 0
+            || size == 0
+            || !fits
+        {
+            complain("receive buffer refused or cut wrongly", u64::from(c.status));
+            return Err(EPROTO);
+        }
+        self.dp
+            .recv_section
+            .store(sec.sub_allocation_size, ordering::Relaxed);
+        let send = nvsp::SendSendBuffer {
+            gpadl_handle: self.dp.send.handle(),
+            id: nvsp::LINUX_SEND_BUFFER_ID,
+        };
+        let nvsp::HostMessage::SendSendBufferComplete(c) = self.nvsp_request(&send)? else {
+            complain("wrong answer to SEND_SEND_BUF", 0);
+            return Err(EPROTO);
+        };
+        let size = c.section_size;
+        if c.status != nvsp::STATUS_SUCCESS
+            || (size as usize) < DATA_HEADER + 64
+            || size as usize > self.dp.send.len()
+            || size % 8 != 0
+        {
+            complain("send buffer refused or cut wrongly", u64::from(size));
+            return Err(EPROTO);
+        }
+        // CAST: at most the buffer's length over at least 8.
+        let count = (self.dp.send.len() / size as usize) as u32;
+        *self.dp.sections.lock() = Sections::new(size, count)?;
+        Ok(())
+    }
+
+    /// Sends the RNDIS control message of `ty` made of `parts` through a send section and
+    /// waits for the answer with request id `id`; returns the answer's body.
+    fn rndis_request(
+        &self,
+        ty: rndis::MessageType,
+        id: u32,
+        parts: &[&[u8]],
+    ) -> Result<crate::control::Answer> {
+        let body_len: usize = parts.iter().map(|p| p.len()).sum();
+        let header = rndis::MessageHeader::new(ty, body_len);
+        let mut msg = KVec::new();
+        msg.extend_from_slice(header.as_bytes(), GFP_KERNEL)?;
+        for p in parts {
+            msg.extend_from_slice(p, GFP_KERNEL)?;
+        }
+        self.dp.control.request(Awaited::Rndis(id), || {
+            self.send_message(0, &msg, nvsp::CHANNEL_TYPE_CONTROL)
+        })
+    }
+
+    /// Copies an RNDIS message into a send section and sends it on queue `q`'s channel.
+    fn send_message(&self, q: u16, msg: &[u8], channel_type: u32) -> Result {
+        let (section, size) = {
+            let mut s = self.dp.sections.lock();
+            (s.take(q).ok_or(EBUSY)?, s.size())
+        };
+        let result = self.post_section(q, section, size, msg, channel_type);
+        if result.is_err() {
+            let _ = self.dp.sections.lock().release(section, q);
+        }
+        result
+    }
+
+    fn post_section(&self, q: u16, section: u32, size: u32, msg: &[u8], ty: u32) -> Result {
+        if msg.len() > size as usize {
+            return Err(EMSGSIZE);
+        }
+        let offset = section as usize * size as usize;
+        self.dp.send.write(offset, msg)?;
+        let m = nvsp::SendRndisPacket {
+            channel_type: ty,
+            send_buffer_section_index: section,
+            // CAST: checked against the section size.
+            send_buffer_section_size: msg.len() as u32,
+        };
+        let ch = &self.queues.get(q as usize).ok_or(EINVAL)?.channel;
+        ch.send(&nvsp::encode(&m), trans_data(q, section), true)
+    }
+
+    fn rndis_init(&mut self) -> Result {
+        let id = self.dp.control.next_id();
+        let req = rndis::InitializeRequest {
+            request_id: id,
+            major_version: rndis::MAJOR_VERSION,
+            minor_version: rndis::MINOR_VERSION,
+            max_transfer_size: MAX_TRANSFER,
+        };
+        let a = self.rndis_request(rndis::MessageType::Initialize, id, &[req.as_bytes()])?;
+        let c = rndis::InitializeComplete::read_from_prefix(a.bytes())
+            .map(|(c, _)| c)
+            .map_err(|_| EPROTO)?;
+        if c.status != rndis::STATUS_SUCCESS {
+            complain("RNDIS INITIALIZE failed", u64::from(c.status));
+            return Err(EIO);
+        }
+        let mac = self.query(ndis::OID_802_3_PERMANENT_ADDRESS)?;
+        if mac.len != 6 {
+            complain("MAC address of the wrong length", mac.len as u64);
+            return Err(EPROTO);
+        }
+        for (d, s) in self.mac.iter_mut().zip(mac.bytes.iter()) {
+            *d = *s;
+        }
+        if let Ok(frame) = self.query(ndis::OID_GEN_MAXIMUM_FRAME_SIZE) {
+            if let Some(w) = word(&frame) {
+                self.max_mtu = w.clamp(1500, 65_521);
+            }
+        }
+        let link = self.query(ndis::OID_GEN_MEDIA_CONNECT_STATUS)?;
+        let up = word(&link) == Some(ndis::MEDIA_STATE_CONNECTED);
+        self.dp.ndev.set_carrier(up);
+        Ok(())
+    }
+
+    /// An OID's value (at most `MAX_ANSWER` bytes), checked against the answer's bounds.
+    fn query(&self, oid: u32) -> Result<crate::control::Answer> {
+        let id = self.dp.control.next_id();
+        let req = rndis::OidRequest {
+            request_id: id,
+            oid,
+            info_buffer_length: 0,
+            info_buffer_offset: 0,
+            device_vc_handle: 0,
+        };
+        let a = self.rndis_request(rndis::MessageType::Query, id, &[req.as_bytes()])?;
+        let c = rndis::QueryComplete::read_from_prefix(a.bytes())
+            .map(|(c, _)| c)
+            .map_err(|_| EPROTO)?;
+        if c.status != rndis::STATUS_SUCCESS {
+            return Err(EIO);
+        }
+        let start = c.info_buffer_offset as usize;
+        let len = c.info_buffer_length as usize;
+        let fixed = core::mem::size_of::<rndis::QueryComplete>();
+        let ok = start >= fixed && start.checked_add(len).is_some_and(|e| e <= a.len);
+        if !ok {
+            complain("QUERY answer out of bounds", u64::from(oid));
+            return Err(EPROTO);
+        }
+        let mut out = crate::control::Answer {
+            len,
+            bytes: [0; crate::control::MAX_ANSWER],
+        };
+        for (d, s) in out.bytes.iter_mut().zip(a.bytes[start..start + len].iter()) {
+            *d = *s;
+        }
+        Ok(out)
+    }
+
+    /// Sets an OID; the host's status must be success.
+    fn set(&self, oid: u32, value: &[u8]) -> Result {
+        let id = self.dp.control.next_id();
+        let req = rndis::OidRequest {
+            request_id: id,
+            oid,
+            // CAST: values are a few hundred bytes at most.
+            info_buffer_length: value.len() as u32,
+            info_buffer_offset: core::mem::size_of::<rndis::OidRequest>() as u32,
+            device_vc_handle: 0,
+        };
+        let a = self.rndis_request(rndis::MessageType::Set, id, &[req.as_bytes(), value])?;
+        let c = rndis::RequestComplete::read_from_prefix(a.bytes())
+            .map(|(c, _)| c)
+            .map_err(|_| EPROTO)?;
+        if c.status != rndis::STATUS_SUCCESS {
+            complain("RNDIS SET refused", u64::from(oid));
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// Lets frames in (interface up) or keeps them out.
+    pub(crate) fn set_filter(&self, up: bool) -> Result {
+        let filter = if up { FILTER_UP } else { 0 };
+        self.set(ndis::OID_GEN_CURRENT_PACKET_FILTER, &filter.to_le_bytes())
+    }
+
+    /// Queues in use.
+    pub(crate) fn queue_count(&self) -> u32 {
+        // CAST: at most MAX_QUEUES.
+        self.queues.len() as u32
+    }
+
+    /// Sends one frame on queue `q` (ndo_start_xmit: softirqs off, the queue's lock held).
+    pub(crate) fn xmit(&self, skb: Skb, q: u16) -> Xmit {
+        let ndev = &self.dp.ndev;
+        let q = if (q as usize) < self.queues.len() {
+            q
+        } else {
+            0
+        };
+        let Some(queue) = self.queues.get(q as usize) else {
+            return Xmit::Dropped;
+        };
+        let len = skb.len() as usize;
+        if !(14..=64 * 1024).contains(&len) {
+            return Xmit::Dropped;
+        }
+        let taken = {
+            let mut s = self.dp.sections.lock();
+            s.take(q).map(|i| (i, s.size() as usize))
+        };
+        let Some((section, size)) = taken else {
+            bump(&self.dp.counters.tx_busy);
+            ndev.stop_queue(q);
+            // A completion may have come in between: look once more.
+            if self.dp.sections.lock().free_count() > 0 {
+                ndev.wake_queue(q);
+            }
+            return Xmit::Busy(skb);
+        };
+        let mut header = [0u8; DATA_HEADER];
+        let h = rndis::MessageHeader::new(rndis::MessageType::Packet, DATA_HEADER - 8 + len);
+        let p = rndis::Packet::new(len as u32, 0);
+        header[..8].copy_from_slice(h.as_bytes());
+        header[8..].copy_from_slice(p.as_bytes());
+        let offset = section as usize * size;
+        let trans = trans_data(q, section);
+        let sent = if DATA_HEADER + len <= size {
+            let copied = {
+                let mut staging = queue.staging.lock();
+                match staging.get_mut(..DATA_HEADER + len) {
+                    Some(msg) => {
+                        msg[..DATA_HEADER].copy_from_slice(&header);
+                        skb.copy_to(&mut msg[DATA_HEADER..])
+                            .and_then(|()| self.dp.send.write(offset, msg))
+                    }
+                    None => Err(EMSGSIZE),
+                }
+            };
+            let m = nvsp::SendRndisPacket {
+                channel_type: nvsp::CHANNEL_TYPE_DATA,
+                send_buffer_section_index: section,
+                // CAST: at most the section size.
+                send_buffer_section_size: (DATA_HEADER + len) as u32,
+            };
+            match copied.and_then(|()| queue.channel.send(&nvsp::encode(&m), trans, true)) {
+                Ok(()) => {
+                    drop(skb);
+                    Ok(None)
+                }
+                Err(e) => Err((e, Some(skb))),
+            }
+        } else {
+            self.send_pages(queue, skb, section, offset, &header, trans)
+        };
+        match sent {
+            Ok(None) => Xmit::Sent,
+            Ok(Some(skb)) => {
+                self.dp.sections.lock().attach(section, skb);
+                Xmit::Sent
+            }
+            Err((e, skb)) => {
+                let _ = self.dp.sections.lock().release(section, q);
+                if e == EAGAIN {
+                    bump(&self.dp.counters.tx_ring_full);
+                    ndev.stop_queue(q);
+                    if let Some(skb) = skb {
+                        return Xmit::Busy(skb);
+                    }
+                }
+                Xmit::Dropped
+            }
+        }
+    }
+
+    /// Sends a frame too large for a section from its own pages; the RNDIS header goes in
+    /// the section. On success the skb must stay alive until the host completes the send.
+    fn send_pages(
+        &self,
+        queue: &Queue,
+        mut skb: Skb,
+        section: u32,
+        offset: usize,
+        header: &[u8],
+        trans: u64,
+    ) -> core::result::Result<Option<Skb>, (Error, Option<Skb>)> {
+        let mut pfns = [0u64; MAX_GPA_DIRECT_PAGES];
+        let (n, first) = match skb.pages(&mut pfns) {
+            Ok(pages) => pages,
+            Err(e) => return Err((e, None)),
+        };
+        if let Err(e) = self.dp.send.write(offset, header) {
+            return Err((e, Some(skb)));
+        }
+        let m = nvsp::SendRndisPacket {
+            channel_type: nvsp::CHANNEL_TYPE_DATA,
+            send_buffer_section_index: section,
+            // CAST: a constant of 44.
+            send_buffer_section_size: header.len() as u32,
+        };
+        let range = GpaDirectRange {
+            offset: first,
+            len: skb.len(),
+            pfns: &pfns[..n],
+        };
+        match queue
+            .channel
+            .send_gpa_direct(&[range], &nvsp::encode(&m), trans)
+        {
+            Ok(()) => Ok(Some(skb)),
+            Err(e) => Err((e, Some(skb))),
+        }
+    }
+
+    /// Disconnects: RNDIS halt, the buffers revoked, the channels closed; the GPADLs go with
+    /// the last reference to the datapath (when `self` is dropped). Process context.
+    pub(crate) fn stop(&mut self) {
+        let id = self.dp.control.next_id();
+        let halt = rndis::HaltRequest { request_id: id };
+        let header = rndis::MessageHeader::new(rndis::MessageType::Halt, 4);
+        let mut msg = [0u8; 12];
+        msg[..8].copy_from_slice(header.as_bytes());
+        msg[8..].copy_from_slice(halt.as_bytes());
+        let _ = self.send_message(0, &msg, nvsp::CHANNEL_TYPE_CONTROL);
+        let _ = self.nvsp_send(&nvsp::RevokeReceiveBuffer {
+            id: RECEIVE_BUFFER_ID,
+        });
+        let _ = self.nvsp_send(&nvsp::RevokeSendBuffer {
+            id: nvsp::LINUX_SEND_BUFFER_ID,
+        });
+        // Sub-channels first, the primary last.
+        while let Some(q) = self.queues.pop() {
+            drop(q);
+        }
+    }
+}
+
+/// The first little-endian word of an answer.
+fn word(a: &crate::control::Answer) -> Option<u32> {
+    a.bytes()
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}

@@ -59,6 +59,8 @@ mod ffi {
         pub(super) fn rhv_netvsc_tx_stopped(ndev: *mut RawNetDevice, q: u16) -> bool;
         pub(super) fn rhv_netvsc_detach(ndev: *mut RawNetDevice);
         pub(super) fn rhv_netvsc_attach(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_running(ndev: *mut RawNetDevice) -> bool;
+        pub(super) fn rhv_netvsc_online_cpus() -> u32;
         pub(super) fn rhv_netvsc_mtu(ndev: *mut RawNetDevice) -> u32;
         pub(super) fn rhv_netvsc_skb_len(skb: *mut RawSkb) -> u32;
         pub(super) fn rhv_netvsc_skb_copy(skb: *mut RawSkb, dst: *mut u8, len: u32) -> c_int;
@@ -69,8 +71,6 @@ mod ffi {
             offset: *mut u32,
         ) -> c_int;
         pub(super) fn rhv_netvsc_skb_free(skb: *mut RawSkb);
-        pub(super) fn rhv_netvsc_rtnl_lock();
-        pub(super) fn rhv_netvsc_rtnl_unlock();
     }
 }
 
@@ -80,24 +80,10 @@ pub(crate) fn ratelimit() -> bool {
     unsafe { ffi::rhv_netvsc_ratelimit() }
 }
 
-/// The RTNL, held while this value lives.
-pub(crate) struct Rtnl(());
-
-#[expect(dead_code, reason = "MTU reconfiguration uses it next")]
-impl Rtnl {
-    /// Takes the RTNL (process context; never while holding it already).
-    pub(crate) fn lock() -> Self {
-        // SAFETY: no preconditions besides the context, which the callers keep.
-        unsafe { ffi::rhv_netvsc_rtnl_lock() };
-        Rtnl(())
-    }
-}
-
-impl Drop for Rtnl {
-    fn drop(&mut self) {
-        // SAFETY: taken in `lock`.
-        unsafe { ffi::rhv_netvsc_rtnl_unlock() };
-    }
+/// CPUs online now.
+pub(crate) fn online_cpus() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::rhv_netvsc_online_cpus() }
 }
 
 /// The driver's net_device: allocated by [`NetDevice::new`], registered by
@@ -167,11 +153,9 @@ impl NetDevice {
         }
     }
 
-    #[expect(dead_code, reason = "multi-queue and MTU reconfiguration use it next")]
     /// Sets the number of queues in use (before registration, or with the RTNL held).
-    pub(crate) fn set_queues(&self, n: u32, _rtnl: Option<&Rtnl>) -> Result {
-        // SAFETY: `raw` is live; the RTNL rule is the caller's (the `Rtnl` witness when
-        // registered).
+    pub(crate) fn set_queues(&self, n: u32) -> Result {
+        // SAFETY: `raw` is live; the RTNL rule is the caller's.
         kernel::error::to_result(unsafe { ffi::rhv_netvsc_set_queues(self.raw.as_ptr(), n) })
     }
 
@@ -215,18 +199,22 @@ impl NetDevice {
         unsafe { ffi::rhv_netvsc_tx_stopped(self.raw.as_ptr(), q) }
     }
 
-    #[expect(dead_code, reason = "multi-queue and MTU reconfiguration use it next")]
     /// Detaches the device and waits for running transmissions (RTNL held).
-    pub(crate) fn detach(&self, _rtnl: &Rtnl) {
-        // SAFETY: `raw` is live; the RTNL is held (witness).
+    pub(crate) fn detach(&self) {
+        // SAFETY: `raw` is live; the caller holds the RTNL (ndo_change_mtu).
         unsafe { ffi::rhv_netvsc_detach(self.raw.as_ptr()) }
     }
 
-    #[expect(dead_code, reason = "multi-queue and MTU reconfiguration use it next")]
     /// Attaches the device again after [`NetDevice::detach`].
-    pub(crate) fn attach(&self, _rtnl: &Rtnl) {
-        // SAFETY: `raw` is live; the RTNL is held (witness).
+    pub(crate) fn attach(&self) {
+        // SAFETY: `raw` is live; the caller holds the RTNL (ndo_change_mtu).
         unsafe { ffi::rhv_netvsc_attach(self.raw.as_ptr()) }
+    }
+
+    /// Whether the interface is up.
+    pub(crate) fn running(&self) -> bool {
+        // SAFETY: `raw` is live.
+        unsafe { ffi::rhv_netvsc_running(self.raw.as_ptr()) }
     }
 
     /// The MTU.

@@ -51,6 +51,7 @@ pub(crate) mod device {
     /// A bound NIC.
     #[pin_data]
     pub(crate) struct Netvsc {
+        handle: vmbus::DeviceHandle,
         ndev: Arc<NetDevice>,
         counters: Arc<Counters>,
         #[pin]
@@ -82,15 +83,46 @@ pub(crate) mod device {
             }
         }
 
-        /// ndo_change_mtu (RTNL held).
-        pub(crate) fn change_mtu(&self, _mtu: u32) -> Result {
-            Err(EOPNOTSUPP)
+        /// ndo_change_mtu (RTNL held): the host learns the MTU only while connecting, so
+        /// the device reconnects (as the C driver does); if the new MTU fails, the old one is
+        /// restored.
+        pub(crate) fn change_mtu(&self, mtu: u32) -> Result {
+            let old = self.ndev.mtu();
+            self.ndev.detach();
+            self.end_session();
+            let result = match self.connect(mtu) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    pr_warn!(
+                        "rhv_netvsc: MTU {} not taken ({:?}); back to {}\n",
+                        mtu,
+                        e,
+                        old
+                    );
+                    let _ = self.connect(old);
+                    Err(e)
+                }
+            };
+            self.ndev.attach();
+            result
+        }
+
+        /// Starts a session with `mtu` and puts it in place (RTNL held, no session).
+        fn connect(&self, mtu: u32) -> Result {
+            let s = Session::start(&self.handle, &self.ndev, &self.counters, mtu)?;
+            let n = s.queue_count();
+            if self.ndev.running() {
+                s.set_filter(true)?;
+            }
+            let s = Arc::new(s, GFP_KERNEL)?;
+            *self.session.lock() = Some(s);
+            self.ndev.set_queues(n)
         }
 
         /// ethtool -l: (maximum, current) combined channels.
         pub(crate) fn channels(&self) -> (u32, u32) {
-            let cur = self.session().map_or(1, |s| s.queue_count());
-            (netdev::MAX_QUEUES as u32, cur)
+            self.session()
+                .map_or((1, 1), |s| (s.max_queues(), s.queue_count()))
         }
 
         /// ethtool -S: the driver's counters.
@@ -117,13 +149,20 @@ pub(crate) mod device {
         const ID_TABLE: vmbus::IdTable<()> = &NIC_TABLE;
 
         fn probe(dev: &Device<'_>, _info: &'static ()) -> Result<Pin<KBox<Self>>> {
+            let handle = dev.handle();
             let ndev = Arc::new(NetDevice::new(dev.as_dev())?, GFP_KERNEL)?;
             let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
-            let session = Session::start(dev, &ndev, &counters, ndev.mtu())?;
+            let session = Session::start(&handle, &ndev, &counters, ndev.mtu())?;
             let (mac, max_mtu) = (session.mac, session.max_mtu);
+            if let Err(e) = ndev.set_queues(session.queue_count()) {
+                let mut session = session;
+                session.stop();
+                return Err(e);
+            }
             let session = Arc::new(session, GFP_KERNEL)?;
             let this = KBox::pin_init(
                 pin_init!(Netvsc {
+                    handle,
                     ndev,
                     counters,
                     session <- new_spinlock_irq!(Some(session), "rhv_netvsc_session"),

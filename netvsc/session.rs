@@ -7,13 +7,14 @@
 
 use crate::control::{Awaited, DATA_TRANS_BIT, REQUEST_TRANS_BIT};
 use crate::datapath::{bump, Counters, Datapath, QueueHandler, RECEIVE_BUFFER_ID};
-use crate::netdev::{NetDevice, Skb, Xmit};
+use crate::netdev::{online_cpus, NetDevice, Skb, Xmit, MAX_QUEUES};
 use crate::proto::{ndis, nvsp, rndis};
 use crate::sections::Sections;
+use kernel::cpu::CpuId;
 use kernel::prelude::*;
 use kernel::sync::atomic::ordering;
 use kernel::sync::{new_spinlock, Arc, SpinLock};
-use vmbus::{Device, GpaDirectRange, OpenChannel, OpenParams, MAX_GPA_DIRECT_PAGES};
+use vmbus::{DeviceHandle, GpaDirectRange, OpenChannel, OpenParams, MAX_GPA_DIRECT_PAGES};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// Receive buffer: 4 MiB (about 2400 sections of a 1500-byte MTU).
@@ -26,6 +27,16 @@ const RING_BYTES: usize = 128 * 4096;
 const DATA_HEADER: usize = rndis::HEADER_SIZE + core::mem::size_of::<rndis::Packet>();
 /// Largest RNDIS message the guest sends the host (INITIALIZE's max transfer size).
 const MAX_TRANSFER: u32 = 0x4000;
+/// How long the host may take to offer the sub-channels it granted.
+const SUBCHANNEL_WAIT_MS: u32 = 10_000;
+/// Entries of the RSS indirection table (Linux's `ITAB_NUM`).
+const RSS_TABLE_ENTRIES: usize = 128;
+/// The Toeplitz key (the well-known one of the NDIS documentation, as Linux uses).
+const RSS_KEY: [u8; 40] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
+    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
+    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+];
 /// The packet filter of an interface that is up.
 const FILTER_UP: u32 = ndis::PACKET_TYPE_DIRECTED
     | ndis::PACKET_TYPE_MULTICAST
@@ -47,6 +58,8 @@ pub(crate) struct Session {
     /// Largest MTU the host allows.
     pub(crate) max_mtu: u32,
     nvsp_version: u32,
+    /// Most queues this device could have (CPUs, the host's RSS queues, ours).
+    max_queues: u32,
 }
 
 fn trans_data(queue: u16, section: u32) -> u64 {
@@ -59,9 +72,21 @@ fn complain(what: &str, value: u64) {
     }
 }
 
-fn new_queue(dev: &Device<'_>, dp: &Arc<Datapath>, queue: u16) -> Result<Queue> {
+/// Opens a queue's channel: the primary's (`sub` is `None`) or a sub-channel's.
+fn new_queue(
+    dev: &DeviceHandle,
+    sub: Option<&vmbus::SubChannel>,
+    dp: &Arc<Datapath>,
+    queue: u16,
+) -> Result<Queue> {
     let handler = QueueHandler::boxed(dp.clone(), queue)?;
-    let channel = dev.open(&OpenParams::new(RING_BYTES, RING_BYTES), handler)?;
+    let mut params = OpenParams::new(RING_BYTES, RING_BYTES);
+    // Spread the queues' interrupts (and so their receive work) over the CPUs.
+    params.target_cpu = CpuId::from_u32(u32::from(queue) % online_cpus().max(1));
+    let channel = match sub {
+        Some(sub) => sub.open(&params, handler)?,
+        None => dev.open(&params, handler)?,
+    };
     let mut staging = KVec::new();
     staging.resize(DATA_HEADER + 64 * 1024, 0, GFP_KERNEL)?;
     Ok(Queue {
@@ -73,7 +98,7 @@ fn new_queue(dev: &Device<'_>, dp: &Arc<Datapath>, queue: u16) -> Result<Queue> 
 impl Session {
     /// Connects to the VSP of `dev` with an MTU of `mtu`.
     pub(crate) fn start(
-        dev: &Device<'_>,
+        dev: &DeviceHandle,
         ndev: &Arc<NetDevice>,
         counters: &Arc<Counters>,
         mtu: u32,
@@ -81,7 +106,7 @@ impl Session {
         let recv = dev.create_gpadl(RECV_BUFFER_PAGES)?;
         let send = dev.create_gpadl(SEND_BUFFER_PAGES)?;
         let dp = Datapath::new(ndev.clone(), counters.clone(), recv, send)?;
-        let primary = new_queue(dev, &dp, 0)?;
+        let primary = new_queue(dev, None, &dp, 0)?;
         let mut queues = KVec::new();
         queues.push(primary, GFP_KERNEL)?;
         let mut s = Session {
@@ -90,10 +115,111 @@ impl Session {
             mac: [0; 6],
             max_mtu: 1500,
             nvsp_version: 0,
+            max_queues: 1,
         };
-        s.negotiate(mtu)?;
-        s.rndis_init()?;
+        let started = s.negotiate(mtu).and_then(|()| s.rndis_init());
+        if let Err(e) = started {
+            s.stop();
+            return Err(e);
+        }
+        if let Err(e) = s.open_subchannels(dev) {
+            // One queue still works.
+            complain("no sub-channels", e.to_errno().unsigned_abs().into());
+        }
         Ok(s)
+    }
+
+    /// Asks for a sub-channel per CPU (as many as the host's RSS allows), opens those it
+    /// offers and spreads receive traffic over all queues with the RSS indirection table.
+    fn open_subchannels(&mut self, dev: &DeviceHandle) -> Result {
+        let wanted = online_cpus().min(MAX_QUEUES as u32);
+        if self.nvsp_version < nvsp::VERSION_5 || wanted < 2 {
+            return Ok(());
+        }
+        let caps = self.query(ndis::OID_GEN_RECEIVE_SCALE_CAPABILITIES)?;
+        let caps = ndis::RssCapabilities::read_from_prefix(caps.bytes())
+            .map(|(c, _)| c)
+            .map_err(|_| EPROTO)?;
+        let n = wanted.min(caps.num_receive_queues);
+        self.max_queues = n.max(1);
+        if n < 2 {
+            return Ok(());
+        }
+        let req = nvsp::SubchannelRequest {
+            operation: nvsp::SUBCHANNEL_ALLOCATE,
+            num_subchannels: n - 1,
+        };
+        let nvsp::HostMessage::SubchannelComplete(c) = self.nvsp_request(&req)? else {
+            return Err(EPROTO);
+        };
+        if c.status != nvsp::STATUS_SUCCESS || c.num_subchannels > n - 1 {
+            complain("sub-channel request refused", u64::from(c.num_subchannels));
+            return Err(EIO);
+        }
+        let granted = c.num_subchannels as usize;
+        // The offers follow the completion; wait for them, bounded.
+        let mut subs = KVec::new();
+        for _ in 0..SUBCHANNEL_WAIT_MS / 10 {
+            subs = dev.subchannels()?;
+            if subs.len() >= granted {
+                break;
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+        }
+        for index in 1..=granted {
+            let Some(sub) = subs.iter().find(|s| usize::from(s.index()) == index) else {
+                break;
+            };
+            // CAST: index <= MAX_QUEUES.
+            match new_queue(dev, Some(sub), &self.dp, index as u16) {
+                Ok(q) => self.queues.push(q, GFP_KERNEL)?,
+                Err(_) => break,
+            }
+        }
+        if self.queues.len() > 1 {
+            self.set_rss()?;
+        }
+        Ok(())
+    }
+
+    /// Sets the RSS parameters: Toeplitz over IPv4/IPv6 addresses and TCP ports, the
+    /// indirection table spreading the buckets round-robin over the queues.
+    fn set_rss(&self) -> Result {
+        const FIXED: usize = core::mem::size_of::<ndis::RssParameters>();
+        const TABLE: usize = RSS_TABLE_ENTRIES * 4;
+        let params = ndis::RssParameters {
+            header: ndis::ObjectHeader {
+                object_type: ndis::OBJECT_TYPE_RSS_PARAMETERS,
+                revision: 2,
+                size: FIXED as u16,
+            },
+            flags: 0,
+            base_cpu_number: 0,
+            hash_information: ndis::HASH_FUNC_TOEPLITZ
+                | ndis::HASH_IPV4
+                | ndis::HASH_TCP_IPV4
+                | ndis::HASH_IPV6
+                | ndis::HASH_TCP_IPV6,
+            indirection_table_size: TABLE as u16,
+            reserved1: 0,
+            indirection_table_offset: FIXED as u32,
+            hash_key_size: RSS_KEY.len() as u16,
+            reserved2: 0,
+            hash_key_offset: (FIXED + TABLE) as u32,
+            processor_masks_offset: 0,
+            num_processor_masks: 0,
+            processor_masks_entry_size: 0,
+        };
+        let mut table = [0u32; RSS_TABLE_ENTRIES];
+        let queues = self.queues.len().max(1);
+        for (i, entry) in table.iter_mut().enumerate() {
+            // CAST: fewer than MAX_QUEUES.
+            *entry = (i % queues) as u32;
+        }
+        self.set(
+            ndis::OID_GEN_RECEIVE_SCALE_PARAMETERS,
+            &[params.as_bytes(), table.as_bytes(), &RSS_KEY],
+        )
     }
 
     fn primary(&self) -> &OpenChannel {
@@ -321,18 +447,24 @@ impl Session {
         Ok(out)
     }
 
-    /// Sets an OID; the host's status must be success.
-    fn set(&self, oid: u32, value: &[u8]) -> Result {
+    /// Sets an OID to the concatenation of `value`; the host's status must be success.
+    fn set(&self, oid: u32, value: &[&[u8]]) -> Result {
         let id = self.dp.control.next_id();
+        let len: usize = value.iter().map(|v| v.len()).sum();
         let req = rndis::OidRequest {
             request_id: id,
             oid,
             // CAST: values are a few hundred bytes at most.
-            info_buffer_length: value.len() as u32,
+            info_buffer_length: len as u32,
             info_buffer_offset: core::mem::size_of::<rndis::OidRequest>() as u32,
             device_vc_handle: 0,
         };
-        let a = self.rndis_request(rndis::MessageType::Set, id, &[req.as_bytes(), value])?;
+        let mut parts = KVec::with_capacity(1 + value.len(), GFP_KERNEL)?;
+        parts.push(req.as_bytes(), GFP_KERNEL)?;
+        for v in value {
+            parts.push(*v, GFP_KERNEL)?;
+        }
+        let a = self.rndis_request(rndis::MessageType::Set, id, &parts)?;
         let c = rndis::RequestComplete::read_from_prefix(a.bytes())
             .map(|(c, _)| c)
             .map_err(|_| EPROTO)?;
@@ -346,7 +478,15 @@ impl Session {
     /// Lets frames in (interface up) or keeps them out.
     pub(crate) fn set_filter(&self, up: bool) -> Result {
         let filter = if up { FILTER_UP } else { 0 };
-        self.set(ndis::OID_GEN_CURRENT_PACKET_FILTER, &filter.to_le_bytes())
+        self.set(
+            ndis::OID_GEN_CURRENT_PACKET_FILTER,
+            &[&filter.to_le_bytes()],
+        )
+    }
+
+    /// Most queues the device could have.
+    pub(crate) fn max_queues(&self) -> u32 {
+        self.max_queues
     }
 
     /// Queues in use.

@@ -440,6 +440,16 @@ void rhv_netvsc_attach(struct net_device *ndev)
 	netif_device_attach(ndev);
 }
 
+bool rhv_netvsc_running(struct net_device *ndev)
+{
+	return netif_running(ndev);
+}
+
+u32 rhv_netvsc_online_cpus(void)
+{
+	return num_online_cpus();
+}
+
 u32 rhv_netvsc_mtu(struct net_device *ndev)
 {
 	return READ_ONCE(ndev->mtu);
@@ -481,14 +491,4 @@ int rhv_netvsc_skb_pages(struct sk_buff *skb, u64 *pfns, u32 max, u32 *offset)
 void rhv_netvsc_skb_free(struct sk_buff *skb)
 {
 	dev_kfree_skb_any(skb);
-}
-
-void rhv_netvsc_rtnl_lock(void)
-{
-	rtnl_lock();
-}
-
-void rhv_netvsc_rtnl_unlock(void)
-{
-	rtnl_unlock();
 }

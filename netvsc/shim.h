@@ -28,14 +28,14 @@ bool rhv_netvsc_tx_stopped(struct net_device *ndev, u16 q);
 void rhv_netvsc_tx_done(struct net_device *ndev, u16 q, u32 len);
 void rhv_netvsc_detach(struct net_device *ndev);
 void rhv_netvsc_attach(struct net_device *ndev);
+bool rhv_netvsc_running(struct net_device *ndev);
+u32 rhv_netvsc_online_cpus(void);
 u32 rhv_netvsc_mtu(struct net_device *ndev);
 u32 rhv_netvsc_skb_len(struct sk_buff *skb);
 int rhv_netvsc_skb_copy(struct sk_buff *skb, u8 *dst, u32 len);
 u32 rhv_netvsc_skb_csum_info(struct sk_buff *skb);
 int rhv_netvsc_skb_pages(struct sk_buff *skb, u64 *pfns, u32 max, u32 *offset);
 void rhv_netvsc_skb_free(struct sk_buff *skb);
-void rhv_netvsc_rtnl_lock(void);
-void rhv_netvsc_rtnl_unlock(void);
 
 /* Defined in Rust (netvsc/netdev.rs). */
 int rhv_netvsc_rs_open(const void *ctx);

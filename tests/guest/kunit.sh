@@ -6,6 +6,9 @@ set -e
 load rhv_vmbus
 load rhv_utils
 grep -q '^rhv_vmbus .* rhv_utils,' /proc/modules || { echo "guest: rhv_vmbus is not used by rhv_utils"; cat /proc/modules; exit 1; }
+load rhv_netvsc
+grep -q '^rhv_vmbus .*rhv_netvsc' /proc/modules || { echo "guest: rhv_vmbus is not used by rhv_netvsc"; cat /proc/modules; exit 1; }
+unload rhv_netvsc
 unload rhv_utils
 unload rhv_vmbus
 echo "guest: modules loaded and unloaded"

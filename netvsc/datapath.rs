@@ -10,6 +10,7 @@
 //! table). Every range, length, offset and id the host names is checked; what fails a check is
 //! dropped and counted (`host_bad_packets`, `host_unknown_completions` in `ethtool -S`).
 
+use crate::buffer::SharedBuffer;
 use crate::control::{Awaited, Control, DATA_TRANS_BIT, REQUEST_TRANS_BIT};
 use crate::netdev::{ratelimit, NetDevice};
 use crate::proto::{ndis, nvsp, rndis};
@@ -78,12 +79,14 @@ pub(crate) fn bump(c: &Atomic<u64>) {
 pub(crate) struct Datapath {
     pub(crate) ndev: Arc<NetDevice>,
     pub(crate) counters: Arc<Counters>,
-    pub(crate) recv: GpadlBuffer,
-    pub(crate) send: GpadlBuffer,
+    pub(crate) recv: SharedBuffer,
+    pub(crate) send: SharedBuffer,
     #[pin]
     pub(crate) sections: SpinLockIrq<Sections>,
     #[pin]
     pub(crate) control: Control,
+    /// Receive checksum offload is on: the host's checksum per-packet info is believed.
+    pub(crate) rx_csum: Atomic<bool>,
     /// Bytes per receive-buffer section, as the host cut it (0 before it did).
     pub(crate) recv_section: Atomic<u32>,
     /// The host's send indirection table: queue per hash bucket.
@@ -98,6 +101,8 @@ impl Datapath {
         recv: GpadlBuffer,
         send: GpadlBuffer,
     ) -> Result<Arc<Self>> {
+        let recv = SharedBuffer::new(recv)?;
+        let send = SharedBuffer::new(send)?;
         Arc::pin_init(
             pin_init!(Self {
                 ndev,
@@ -106,6 +111,7 @@ impl Datapath {
                 send,
                 sections <- new_spinlock_irq!(Sections::empty()),
                 control <- Control::new(),
+                rx_csum: Atomic::new(false),
                 recv_section: Atomic::new(0),
                 indirection <- new_spinlock_irq!([0; nvsp::SEND_INDIRECTION_TABLE_SIZE]),
             }),

@@ -35,6 +35,7 @@ mod ffi {
             parent: *mut c_void,
             ctx: *const c_void,
         ) -> *mut RawNetDevice;
+        pub(super) fn rhv_netvsc_set_rxcsum(ndev: *mut RawNetDevice);
         pub(super) fn rhv_netvsc_set_ctx(ndev: *mut RawNetDevice, ctx: *const c_void);
         pub(super) fn rhv_netvsc_register(
             ndev: *mut RawNetDevice,
@@ -63,7 +64,6 @@ mod ffi {
         pub(super) fn rhv_netvsc_online_cpus() -> u32;
         pub(super) fn rhv_netvsc_mtu(ndev: *mut RawNetDevice) -> u32;
         pub(super) fn rhv_netvsc_skb_len(skb: *mut RawSkb) -> u32;
-        pub(super) fn rhv_netvsc_skb_copy(skb: *mut RawSkb, dst: *mut u8, len: u32) -> c_int;
         pub(super) fn rhv_netvsc_skb_pages(
             skb: *mut RawSkb,
             pfns: *mut u64,
@@ -119,6 +119,20 @@ impl NetDevice {
             raw: NonNull::new(raw).ok_or(ENOMEM)?,
             registered: kernel::sync::atomic::Atomic::new(false),
         })
+    }
+
+    /// Advertises receive checksum offload; only before registration (`EBUSY` after), when
+    /// nothing else reads the features.
+    pub(crate) fn set_rx_checksum(&self) -> Result {
+        if self
+            .registered
+            .load(kernel::sync::atomic::ordering::Acquire)
+        {
+            return Err(EBUSY);
+        }
+        // SAFETY: `raw` is live and not registered: the stack does not read its features.
+        unsafe { ffi::rhv_netvsc_set_rxcsum(self.raw.as_ptr()) };
+        Ok(())
     }
 
     /// Registers the device with MAC address `mac` (process context, RTNL not held); its
@@ -251,15 +265,6 @@ impl Skb {
         unsafe { ffi::rhv_netvsc_skb_len(self.raw.as_ptr()) }
     }
 
-    /// Copies the first `out.len()` bytes of the frame into `out`.
-    pub(crate) fn copy_to(&self, out: &mut [u8]) -> Result {
-        let len = u32::try_from(out.len()).map_err(|_| EINVAL)?;
-        // SAFETY: `raw` is owned; `out` is `len` writable bytes; the shim checks `len`.
-        kernel::error::to_result(unsafe {
-            ffi::rhv_netvsc_skb_copy(self.raw.as_ptr(), out.as_mut_ptr(), len)
-        })
-    }
-
     /// Makes the frame linear and returns the pages it lies in (filled into `pfns`) and its
     /// offset into the first. The pages stay valid while `self` lives.
     pub(crate) fn pages(&mut self, pfns: &mut [u64]) -> Result<(usize, u32)> {
@@ -271,6 +276,11 @@ impl Skb {
         };
         let n = usize::try_from(n).map_err(|_| Error::from_errno(n))?;
         Ok((n, offset))
+    }
+
+    /// The raw skb, for the shim's copies (owned by `self` throughout).
+    pub(crate) fn as_raw(&self) -> *mut RawSkb {
+        self.raw.as_ptr()
     }
 
     /// Gives the skb back to the stack unfreed (NETDEV_TX_BUSY).

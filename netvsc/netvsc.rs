@@ -14,6 +14,7 @@ use kernel::prelude::*;
 use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
 use vmbus::{Device, DeviceId, Guid};
 
+mod buffer;
 mod control;
 mod datapath;
 mod netdev;
@@ -153,6 +154,10 @@ pub(crate) mod device {
             let ndev = Arc::new(NetDevice::new(dev.as_dev())?, GFP_KERNEL)?;
             let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
             let session = Session::start(&handle, &ndev, &counters, ndev.mtu())?;
+            if session.rx_csum() {
+                // Not registered yet: cannot fail.
+                let _ = ndev.set_rx_checksum();
+            }
             let (mac, max_mtu) = (session.mac, session.max_mtu);
             if let Err(e) = ndev.set_queues(session.queue_count()) {
                 let mut session = session;

@@ -13,10 +13,11 @@ use crate::sections::Sections;
 use kernel::cpu::CpuId;
 use kernel::prelude::*;
 use kernel::sync::atomic::ordering;
-use kernel::sync::{new_spinlock, Arc, SpinLock};
+use kernel::sync::Arc;
 use vmbus::{DeviceHandle, OpenChannel, OpenParams};
 use zerocopy::{FromBytes, IntoBytes};
 
+mod offload;
 mod tx;
 
 /// Receive buffer: 4 MiB (about 2400 sections of a 1500-byte MTU).
@@ -45,10 +46,9 @@ const FILTER_UP: u32 = ndis::PACKET_TYPE_DIRECTED
     | ndis::PACKET_TYPE_ALL_MULTICAST
     | ndis::PACKET_TYPE_BROADCAST;
 
-/// One queue: its channel and its transmit staging buffer.
+/// One queue: its channel.
 struct Queue {
     channel: OpenChannel,
-    staging: Pin<KBox<SpinLock<KVec<u8>>>>,
 }
 
 /// A connected device.
@@ -89,12 +89,7 @@ fn new_queue(
         Some(sub) => sub.open(&params, handler)?,
         None => dev.open(&params, handler)?,
     };
-    let mut staging = KVec::new();
-    staging.resize(DATA_HEADER + 64 * 1024, 0, GFP_KERNEL)?;
-    Ok(Queue {
-        channel,
-        staging: KBox::pin_init(new_spinlock!(staging, "rhv_netvsc_tx_staging"), GFP_KERNEL)?,
-    })
+    Ok(Queue { channel })
 }
 
 impl Session {
@@ -123,6 +118,11 @@ impl Session {
         if let Err(e) = started {
             s.stop();
             return Err(e);
+        }
+        match s.negotiate_offload() {
+            Ok(on) => s.dp.rx_csum.store(on, ordering::Relaxed),
+            // Without offload the stack checks every checksum itself.
+            Err(e) => complain("no checksum offload", e.to_errno().unsigned_abs().into()),
         }
         if let Err(e) = s.open_subchannels(dev) {
             // One queue still works.
@@ -489,6 +489,11 @@ impl Session {
     /// Most queues the device could have.
     pub(crate) fn max_queues(&self) -> u32 {
         self.max_queues
+    }
+
+    /// Whether the host checks receive checksums.
+    pub(crate) fn rx_csum(&self) -> bool {
+        self.dp.rx_csum.load(ordering::Relaxed)
     }
 
     /// Queues in use.

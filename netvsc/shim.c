@@ -322,6 +322,13 @@ struct net_device *rhv_netvsc_alloc(struct device *parent, const void *ctx)
 	return ndev;
 }
 
+/* Before registration only: the host checks receive checksums. */
+void rhv_netvsc_set_rxcsum(struct net_device *ndev)
+{
+	ndev->hw_features |= NETIF_F_RXCSUM;
+	ndev->features |= NETIF_F_RXCSUM;
+}
+
 /* Before registration only. */
 void rhv_netvsc_set_ctx(struct net_device *ndev, const void *ctx)
 {
@@ -460,13 +467,6 @@ u32 rhv_netvsc_skb_len(struct sk_buff *skb)
 	return skb->len;
 }
 
-int rhv_netvsc_skb_copy(struct sk_buff *skb, u8 *dst, u32 len)
-{
-	if (len > skb->len)
-		return -EINVAL;
-	return skb_copy_bits(skb, 0, dst, len);
-}
-
 /*
  * The pages of the skb's data, linearised first, as 4 KiB PFNs (x86: PAGE_SIZE is the
  * Hyper-V page size): the count, or a negative errno; `*offset` is the offset into the first.
@@ -486,6 +486,77 @@ int rhv_netvsc_skb_pages(struct sk_buff *skb, u64 *pfns, u32 max, u32 *offset)
 	for (i = 0; i < n; i++)
 		pfns[i] = (virt_to_phys(skb->data) >> PAGE_SHIFT) + i;
 	return n;
+}
+
+/*
+ * Copies between a buffer shared with the host (4 KiB pages named by PFN, directly mapped:
+ * they come from get_zeroed_page()) and guest memory. The host may change the pages at any
+ * time: the copy is what the caller checks and uses, as the C driver does with its buffers.
+ */
+static int rhv_netvsc_span(u32 npfns, u32 offset, u32 len)
+{
+	u64 end = (u64)offset + len;
+
+	return end <= (u64)npfns * PAGE_SIZE ? 0 : -EINVAL;
+}
+
+static void *rhv_netvsc_page_addr(const u64 *pfns, u32 at)
+{
+	return (u8 *)phys_to_virt((phys_addr_t)pfns[at / PAGE_SIZE] << PAGE_SHIFT) +
+	       at % PAGE_SIZE;
+}
+
+int rhv_netvsc_buf_read(const u64 *pfns, u32 npfns, u32 offset, u8 *dst, u32 len)
+{
+	u32 done = 0;
+
+	if (rhv_netvsc_span(npfns, offset, len))
+		return -EINVAL;
+	while (done < len) {
+		u32 at = offset + done;
+		u32 n = min_t(u32, len - done, PAGE_SIZE - at % PAGE_SIZE);
+
+		memcpy(dst + done, rhv_netvsc_page_addr(pfns, at), n);
+		done += n;
+	}
+	return 0;
+}
+
+int rhv_netvsc_buf_write(const u64 *pfns, u32 npfns, u32 offset, const u8 *src, u32 len)
+{
+	u32 done = 0;
+
+	if (rhv_netvsc_span(npfns, offset, len))
+		return -EINVAL;
+	while (done < len) {
+		u32 at = offset + done;
+		u32 n = min_t(u32, len - done, PAGE_SIZE - at % PAGE_SIZE);
+
+		memcpy(rhv_netvsc_page_addr(pfns, at), src + done, n);
+		done += n;
+	}
+	return 0;
+}
+
+/* Copies the first `len` bytes of the skb's frame into the buffer at `offset`. */
+int rhv_netvsc_buf_write_skb(const u64 *pfns, u32 npfns, u32 offset, struct sk_buff *skb,
+			     u32 len)
+{
+	u32 done = 0;
+	int ret;
+
+	if (len > skb->len || rhv_netvsc_span(npfns, offset, len))
+		return -EINVAL;
+	while (done < len) {
+		u32 at = offset + done;
+		u32 n = min_t(u32, len - done, PAGE_SIZE - at % PAGE_SIZE);
+
+		ret = skb_copy_bits(skb, done, rhv_netvsc_page_addr(pfns, at), n);
+		if (ret)
+			return ret;
+		done += n;
+	}
+	return 0;
 }
 
 void rhv_netvsc_skb_free(struct sk_buff *skb)

@@ -14,6 +14,7 @@ struct sk_buff;
 
 bool rhv_netvsc_ratelimit(void);
 struct net_device *rhv_netvsc_alloc(struct device *parent, const void *ctx);
+void rhv_netvsc_set_rxcsum(struct net_device *ndev);
 void rhv_netvsc_set_ctx(struct net_device *ndev, const void *ctx);
 int rhv_netvsc_register(struct net_device *ndev, const u8 *mac, u32 max_mtu);
 void rhv_netvsc_unregister(struct net_device *ndev);
@@ -32,9 +33,12 @@ bool rhv_netvsc_running(struct net_device *ndev);
 u32 rhv_netvsc_online_cpus(void);
 u32 rhv_netvsc_mtu(struct net_device *ndev);
 u32 rhv_netvsc_skb_len(struct sk_buff *skb);
-int rhv_netvsc_skb_copy(struct sk_buff *skb, u8 *dst, u32 len);
 u32 rhv_netvsc_skb_csum_info(struct sk_buff *skb);
 int rhv_netvsc_skb_pages(struct sk_buff *skb, u64 *pfns, u32 max, u32 *offset);
+int rhv_netvsc_buf_read(const u64 *pfns, u32 npfns, u32 offset, u8 *dst, u32 len);
+int rhv_netvsc_buf_write(const u64 *pfns, u32 npfns, u32 offset, const u8 *src, u32 len);
+int rhv_netvsc_buf_write_skb(const u64 *pfns, u32 npfns, u32 offset, struct sk_buff *skb,
+			     u32 len);
 void rhv_netvsc_skb_free(struct sk_buff *skb);
 
 /* Defined in Rust (netvsc/netdev.rs). */

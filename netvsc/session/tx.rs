@@ -50,17 +50,11 @@ impl Session {
         let offset = section as usize * size;
         let trans = trans_data(q, section);
         let sent = if DATA_HEADER + len <= size {
-            let copied = {
-                let mut staging = queue.staging.lock();
-                match staging.get_mut(..DATA_HEADER + len) {
-                    Some(msg) => {
-                        msg[..DATA_HEADER].copy_from_slice(&header);
-                        skb.copy_to(&mut msg[DATA_HEADER..])
-                            .and_then(|()| self.dp.send.write(offset, msg))
-                    }
-                    None => Err(EMSGSIZE),
-                }
-            };
+            let copied = self
+                .dp
+                .send
+                .write(offset, &header)
+                .and_then(|()| self.dp.send.write_skb(offset + DATA_HEADER, &skb));
             let m = nvsp::SendRndisPacket {
                 channel_type: nvsp::CHANNEL_TYPE_DATA,
                 send_buffer_section_index: section,

@@ -11,10 +11,11 @@
 //! dropped and counted (`host_bad_packets`, `host_unknown_completions` in `ethtool -S`).
 
 use crate::buffer::SharedBuffer;
-use crate::control::{Awaited, Control, DATA_TRANS_BIT, REQUEST_TRANS_BIT};
+use crate::control::{Awaited, Control};
 use crate::netdev::{ratelimit, NetDevice};
 use crate::proto::{ndis, nvsp, rndis};
 use crate::sections::Sections;
+use crate::transfer::{self, TransId, TransferError};
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
 use kernel::sync::{new_spinlock, new_spinlock_irq, Arc, SpinLock, SpinLockIrq};
@@ -26,8 +27,6 @@ use zerocopy::FromBytes;
 pub(crate) const RECEIVE_BUFFER_ID: u16 = nvsp::LINUX_RECEIVE_BUFFER_ID;
 /// Largest RNDIS message taken from the receive buffer (a 9000-byte MTU frame and headers).
 pub(crate) const MAX_RECEIVE_MESSAGE: usize = 12 * 1024;
-/// Most ranges one transfer-page packet may name.
-const MAX_RANGES: usize = 1024;
 
 /// Counters reported by `ethtool -S` (the order of the names in shim.c).
 pub(crate) struct Counters {
@@ -149,19 +148,20 @@ impl QueueHandler {
     fn on_completion(&self, packet: &Packet<'_>) {
         let dp = &self.dp;
         let id = packet.trans_id;
-        if id & REQUEST_TRANS_BIT != 0 {
-            if !dp.control.deliver(Awaited::Nvsp(id), packet.payload) {
-                bump(&dp.counters.host_unknown_completions);
+        let section = match transfer::trans_id(id) {
+            TransId::Request(id) => {
+                if !dp.control.deliver(Awaited::Nvsp(id), packet.payload) {
+                    bump(&dp.counters.host_unknown_completions);
+                }
+                return;
             }
-            return;
-        }
-        if id & DATA_TRANS_BIT == 0 || (id >> 32) & 0xffff != u64::from(self.queue) {
-            dp.bad("completion with an unknown transaction id", id);
-            bump(&dp.counters.host_unknown_completions);
-            return;
-        }
-        // CAST: the low 32 bits are the section index.
-        let section = id as u32;
+            TransId::Data { queue, section } if queue == self.queue => section,
+            _ => {
+                dp.bad("completion with an unknown transaction id", id);
+                bump(&dp.counters.host_unknown_completions);
+                return;
+            }
+        };
         let released = dp.sections.lock().release(section, self.queue);
         match released {
             // Dropping the entry frees the skb the host was reading, if any.
@@ -197,22 +197,18 @@ impl QueueHandler {
     /// A transfer-page packet: the RNDIS messages in its ranges; returns the completion status.
     fn on_transfer(&self, packet: &Packet<'_>) -> u32 {
         let dp = &self.dp;
-        let h = packet.header;
-        let Some(fixed) = h.get(..8) else {
-            dp.bad("transfer-page header too short", h.len() as u64);
-            return nvsp::STATUS_FAIL;
+        let ranges = match transfer::ranges(packet.header, RECEIVE_BUFFER_ID) {
+            Ok(r) => r,
+            Err(e) => {
+                let value = match e {
+                    TransferError::Short => 0,
+                    TransferError::SetId(id) => u64::from(id),
+                    TransferError::Count(n) => n as u64,
+                };
+                dp.bad("transfer-page header", value);
+                return nvsp::STATUS_FAIL;
+            }
         };
-        let set_id = u16::from_le_bytes([fixed[0], fixed[1]]);
-        let count = u32::from_le_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]) as usize;
-        if set_id != RECEIVE_BUFFER_ID {
-            dp.bad("transfer-page set id", u64::from(set_id));
-            return nvsp::STATUS_FAIL;
-        }
-        let ranges = &h[8..];
-        if count == 0 || count > MAX_RANGES || count * 8 > ranges.len() {
-            dp.bad("transfer-page range count", count as u64);
-            return nvsp::STATUS_FAIL;
-        }
         match nvsp::HostMessage::parse(packet.payload) {
             Ok(nvsp::HostMessage::SendRndisPacket(_)) => {}
             _ => {
@@ -223,15 +219,13 @@ impl QueueHandler {
         let section = dp.recv_section.load(ordering::Relaxed) as usize;
         let mut scratch = self.scratch.lock();
         let mut status = nvsp::STATUS_SUCCESS;
-        for raw in ranges[..count * 8].chunks_exact(8) {
+        let limit = section.min(scratch.len());
+        for raw in ranges.chunks_exact(8) {
             let Ok((r, _)) = TransferPageRange::read_from_prefix(raw) else {
                 break;
             };
             let (offset, len) = (r.byte_offset as usize, r.byte_count as usize);
-            let fits = offset
-                .checked_add(len)
-                .is_some_and(|end| end <= dp.recv.len());
-            if !fits || len > scratch.len() || len > section || offset % 8 != 0 || len == 0 {
+            if !transfer::range_ok(r.byte_offset, r.byte_count, dp.recv.len(), limit) {
                 dp.bad(
                     "receive range outside the buffer",
                     (offset as u64) << 32 | len as u64,

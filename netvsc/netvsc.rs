@@ -22,6 +22,7 @@ pub mod proto;
 mod sections;
 mod session;
 mod tests;
+mod transfer;
 
 use datapath::Counters;
 use netdev::{NetDevice, Skb, Xmit};

@@ -5,7 +5,7 @@
 //! teardown (RNDIS halt, buffers revoked, channels closed, GPADLs torn down). The C driver's
 //! `netvsc_device_add()` / `rndis_filter_device_add()` are the counterparts.
 
-use crate::control::{Awaited, DATA_TRANS_BIT, REQUEST_TRANS_BIT};
+use crate::control::{Awaited, REQUEST_TRANS_BIT};
 use crate::datapath::{Counters, Datapath, QueueHandler, RECEIVE_BUFFER_ID};
 use crate::netdev::{online_cpus, NetDevice, MAX_QUEUES};
 use crate::proto::{ndis, nvsp, rndis};
@@ -65,7 +65,7 @@ pub(crate) struct Session {
 }
 
 fn trans_data(queue: u16, section: u32) -> u64 {
-    DATA_TRANS_BIT | u64::from(queue) << 32 | u64::from(section)
+    crate::transfer::data_trans_id(queue, section)
 }
 
 fn complain(what: &str, value: u64) {

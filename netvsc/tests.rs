@@ -223,3 +223,83 @@ mod sections {
         assert!(s.take(2).is_none());
     }
 }
+
+#[kunit_tests(rhv_netvsc_transfer)]
+mod transfer_checks {
+    use crate::transfer::{self, TransId, TransferError, MAX_RANGES};
+
+    /// A transfer-page header for set `id` claiming `count` ranges, with `present` of them.
+    fn header(id: u16, count: u32, present: usize) -> [u8; 8 + 8 * 4] {
+        let mut h = [0u8; 8 + 8 * 4];
+        h[..2].copy_from_slice(&id.to_le_bytes());
+        h[4..8].copy_from_slice(&count.to_le_bytes());
+        for i in 0..present.min(4) {
+            let at = 8 + 8 * i;
+            h[at..at + 4].copy_from_slice(&1514u32.to_le_bytes());
+            h[at + 4..at + 8].copy_from_slice(&(1728 * i as u32).to_le_bytes());
+        }
+        h
+    }
+
+    #[test]
+    fn transfer_header_is_checked() {
+        let h = header(0xcafe, 2, 2);
+        assert_eq!(transfer::ranges(&h, 0xcafe).map(|r| r.len()), Ok(16));
+        assert_eq!(transfer::ranges(&h[..5], 0xcafe), Err(TransferError::Short));
+        assert_eq!(
+            transfer::ranges(&header(1, 2, 2), 0xcafe),
+            Err(TransferError::SetId(1))
+        );
+        assert_eq!(
+            transfer::ranges(&header(0xcafe, 0, 0), 0xcafe),
+            Err(TransferError::Count(0))
+        );
+        // More ranges claimed than the header holds, or than allowed at all.
+        assert_eq!(
+            transfer::ranges(&header(0xcafe, 5, 4), 0xcafe),
+            Err(TransferError::Count(5))
+        );
+        let huge = (MAX_RANGES + 1) as u32;
+        assert_eq!(
+            transfer::ranges(&header(0xcafe, huge, 4), 0xcafe),
+            Err(TransferError::Count(huge as usize))
+        );
+        assert!(transfer::ranges(&header(0xcafe, u32::MAX, 4), 0xcafe).is_err());
+    }
+
+    #[test]
+    fn receive_ranges_stay_in_the_buffer() {
+        let buf = 4 << 20;
+        assert!(transfer::range_ok(0, 1514, buf, 1728));
+        assert!(transfer::range_ok((buf - 1728) as u32, 1728, buf, 1728));
+        // Past the end, wrapping, empty, longer than a section, misaligned.
+        assert!(!transfer::range_ok(buf as u32, 8, buf, 1728));
+        assert!(!transfer::range_ok((buf - 8) as u32, 16, buf, 1728));
+        assert!(!transfer::range_ok(u32::MAX - 7, 16, buf, 1728));
+        assert!(!transfer::range_ok(0, 0, buf, 1728));
+        assert!(!transfer::range_ok(0, 1729, buf, 1728));
+        assert!(!transfer::range_ok(4, 64, buf, 1728));
+        // Before the host cut the buffer, the limit is zero: nothing is taken.
+        assert!(!transfer::range_ok(0, 64, buf, 0));
+    }
+
+    #[test]
+    fn completion_ids_are_decoded_strictly() {
+        let id = transfer::data_trans_id(3, 41);
+        assert_eq!(
+            transfer::trans_id(id),
+            TransId::Data {
+                queue: 3,
+                section: 41
+            }
+        );
+        assert_eq!(transfer::trans_id(0), TransId::Unknown);
+        assert_eq!(transfer::trans_id(0x1234), TransId::Unknown);
+        // Data bit with garbage in the reserved bits.
+        assert_eq!(transfer::trans_id(id | 1 << 50), TransId::Unknown);
+        assert_eq!(
+            transfer::trans_id(1 << 63 | 7),
+            TransId::Request(1 << 63 | 7)
+        );
+    }
+}

@@ -63,6 +63,7 @@ mod ffi {
         pub(super) fn rhv_netvsc_running(ndev: *mut RawNetDevice) -> bool;
         pub(super) fn rhv_netvsc_online_cpus() -> u32;
         pub(super) fn rhv_netvsc_mtu(ndev: *mut RawNetDevice) -> u32;
+        pub(super) fn rhv_netvsc_xmit_more() -> bool;
         pub(super) fn rhv_netvsc_skb_len(skb: *mut RawSkb) -> u32;
         pub(super) fn rhv_netvsc_skb_pages(
             skb: *mut RawSkb,
@@ -276,6 +277,13 @@ impl Skb {
         };
         let n = usize::try_from(n).map_err(|_| Error::from_errno(n))?;
         Ok((n, offset))
+    }
+
+    /// Whether the stack hands over more frames right after this one (meaningful inside
+    /// ndo_start_xmit, where every `Skb` is handled): the host's interrupt can wait.
+    pub(crate) fn xmit_more(&self) -> bool {
+        // SAFETY: no preconditions; it reads a per-CPU flag the stack sets around the call.
+        unsafe { ffi::rhv_netvsc_xmit_more() }
     }
 
     /// The raw skb, for the shim's copies (owned by `self` throughout).

@@ -12,7 +12,7 @@ use crate::proto::{ndis, nvsp, rndis};
 use crate::sections::Sections;
 use kernel::cpu::CpuId;
 use kernel::prelude::*;
-use kernel::sync::atomic::ordering;
+use kernel::sync::atomic::{ordering, Atomic};
 use kernel::sync::Arc;
 use vmbus::{DeviceHandle, OpenChannel, OpenParams};
 use zerocopy::{FromBytes, IntoBytes};
@@ -46,9 +46,11 @@ const FILTER_UP: u32 = ndis::PACKET_TYPE_DIRECTED
     | ndis::PACKET_TYPE_ALL_MULTICAST
     | ndis::PACKET_TYPE_BROADCAST;
 
-/// One queue: its channel.
+/// One queue: its channel, and whether the host is owed an interrupt for frames written
+/// while the stack said more were coming.
 struct Queue {
     channel: OpenChannel,
+    signal_owed: Atomic<bool>,
 }
 
 /// A connected device.
@@ -89,7 +91,10 @@ fn new_queue(
         Some(sub) => sub.open(&params, handler)?,
         None => dev.open(&params, handler)?,
     };
-    Ok(Queue { channel })
+    Ok(Queue {
+        channel,
+        signal_owed: Atomic::new(false),
+    })
 }
 
 impl Session {

@@ -462,6 +462,12 @@ u32 rhv_netvsc_mtu(struct net_device *ndev)
 	return READ_ONCE(ndev->mtu);
 }
 
+/* Inside ndo_start_xmit: whether the stack is about to hand over more frames. */
+bool rhv_netvsc_xmit_more(void)
+{
+	return netdev_xmit_more();
+}
+
 u32 rhv_netvsc_skb_len(struct sk_buff *skb)
 {
 	return skb->len;

@@ -32,6 +32,7 @@ void rhv_netvsc_attach(struct net_device *ndev);
 bool rhv_netvsc_running(struct net_device *ndev);
 u32 rhv_netvsc_online_cpus(void);
 u32 rhv_netvsc_mtu(struct net_device *ndev);
+bool rhv_netvsc_xmit_more(void);
 u32 rhv_netvsc_skb_len(struct sk_buff *skb);
 u32 rhv_netvsc_skb_csum_info(struct sk_buff *skb);
 int rhv_netvsc_skb_pages(struct sk_buff *skb, u64 *pfns, u32 max, u32 *offset);

@@ -10,13 +10,13 @@ use crate::datapath::bump;
 use crate::netdev::{Skb, Xmit};
 use crate::proto::{nvsp, rndis};
 use kernel::prelude::*;
+use kernel::sync::atomic::ordering;
 use vmbus::{GpaDirectRange, MAX_GPA_DIRECT_PAGES};
 use zerocopy::IntoBytes;
 
 impl Session {
     /// Sends one frame on queue `q` (ndo_start_xmit: softirqs off, the queue's lock held).
     pub(crate) fn xmit(&self, skb: Skb, q: u16) -> Xmit {
-        let ndev = &self.dp.ndev;
         let q = if (q as usize) < self.queues.len() {
             q
         } else {
@@ -25,6 +25,20 @@ impl Session {
         let Some(queue) = self.queues.get(q as usize) else {
             return Xmit::Dropped;
         };
+        let more = skb.xmit_more();
+        let result = self.xmit_one(skb, q, queue);
+        // The host hears of the frames in the ring at the end of a batch, or when the
+        // stack takes a frame back (it may not call again until a completion).
+        if (!more || !matches!(result, Xmit::Sent))
+            && queue.signal_owed.xchg(false, ordering::Relaxed)
+        {
+            queue.channel.signal();
+        }
+        result
+    }
+
+    fn xmit_one(&self, skb: Skb, q: u16, queue: &Queue) -> Xmit {
+        let ndev = &self.dp.ndev;
         let len = skb.len() as usize;
         if !(14..=64 * 1024).contains(&len) {
             return Xmit::Dropped;
@@ -61,8 +75,13 @@ impl Session {
                 // CAST: at most the section size.
                 send_buffer_section_size: (DATA_HEADER + len) as u32,
             };
-            match copied.and_then(|()| queue.channel.send(&nvsp::encode(&m), trans, true)) {
-                Ok(()) => {
+            let sent =
+                copied.and_then(|()| queue.channel.send_batched(&nvsp::encode(&m), trans, true));
+            match sent {
+                Ok(owed) => {
+                    if owed {
+                        queue.signal_owed.store(true, ordering::Relaxed);
+                    }
                     drop(skb);
                     Ok(None)
                 }

@@ -26,6 +26,7 @@ guest() {
 	ethtool -i eth0 | sed 's/^/ETHTOOL-I: /'
 	ethtool eth0 | sed -n 's/^[[:space:]]*Link detected: /ETHTOOL-LINK: /p'
 	echo "ETHTOOL-S: $(ethtool -S eth0 | grep -c ':')"
+	ethtool -S eth0 | grep -v " 0$" | sed "s/^/ETHTOOL-STAT: /"
 	echo "RHV-STEP: net-stats"
 	timeout 60 nc -l -p 7000 >/dev/null || { echo "guest: the host never connected"; exit 1; }
 }

@@ -8,4 +8,4 @@ while IFS= read -r line; do
 done <"$RHV_BUILD/setup.mk"
 RHV_MODULES_OUT=$RHV_BUILD/modules
 # Our modules, in load order (a module after the ones it uses).
-RHV_MODULES="rhv_vmbus rhv_utils rhv_storvsc"
+RHV_MODULES="rhv_vmbus rhv_utils rhv_storvsc rhv_netvsc"

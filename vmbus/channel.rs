@@ -185,6 +185,14 @@ impl Channel {
     }
 
     fn write(&self, parts: &[&[u8]]) -> Result {
+        if self.write_unsignalled(parts)? {
+            self.signal();
+        }
+        Ok(())
+    }
+
+    /// Writes a packet; returns whether the host must be signalled for it.
+    fn write_unsignalled(&self, parts: &[&[u8]]) -> Result<bool> {
         self.usable()?;
         let signal = match self.out.lock().write(&self.pages, parts) {
             Ok(signal) => signal,
@@ -195,12 +203,35 @@ impl Channel {
                 return Err(EIO);
             }
         };
-        if signal {
-            let offer = self.info.offer();
-            self.conn
-                .signal_channel(offer.relid, offer.connection_id, offer.dedicated_interrupt);
-        }
-        Ok(())
+        Ok(signal)
+    }
+
+    /// Interrupts the host for this channel: after [`Channel::send_batched`] said it must be.
+    #[inline(never)]
+    pub fn signal(&self) {
+        let offer = self.info.offer();
+        self.conn
+            .signal_channel(offer.relid, offer.connection_id, offer.dedicated_interrupt);
+    }
+
+    /// Like [`Channel::send`] but leaves the interrupt to the caller, who batches packets:
+    /// returns whether the host must be signalled, which the caller does once with
+    /// [`Channel::signal`] after the last packet of the batch.
+    #[inline(never)]
+    pub fn send_batched(&self, payload: &[u8], trans_id: u64, completion: bool) -> Result<bool> {
+        let len = DESCRIPTOR_SIZE as usize + payload.len();
+        let desc = PacketDescriptor {
+            packet_type: PacketType::DataInband as u16,
+            offset8: (DESCRIPTOR_SIZE / 8) as u16,
+            len8: u16::try_from(len.div_ceil(8)).map_err(|_| EMSGSIZE)?,
+            flags: if completion {
+                PACKET_FLAG_COMPLETION_REQUESTED
+            } else {
+                0
+            },
+            trans_id,
+        };
+        self.write_unsignalled(&[desc.as_bytes(), payload])
     }
 
     /// Sends `payload` in-band; `completion` asks the host for a completion packet.

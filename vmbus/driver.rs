@@ -148,6 +148,53 @@ fn wrap_subchannels(mut infos: KVec<Arc<DeviceInfo>>) -> Result<KVec<SubChannel>
     Ok(out)
 }
 
+impl Device<'_> {
+    /// A counted handle on the device, for a driver that opens channels or GPADLs after
+    /// `probe` (to reconfigure); it must not outlive the binding (drop it in `remove`).
+    #[inline(never)]
+    pub fn handle(&self) -> DeviceHandle {
+        DeviceHandle {
+            info: Arc::from(self.info),
+        }
+    }
+}
+
+/// A counted handle on a bound device: [`Device`]'s channel and GPADL operations, usable
+/// outside the bus callbacks.
+pub struct DeviceHandle {
+    info: Arc<DeviceInfo>,
+}
+
+impl DeviceHandle {
+    /// Like [`Device::open`].
+    #[inline(never)]
+    pub fn open(
+        &self,
+        params: &OpenParams,
+        handler: KBox<dyn PacketHandler>,
+    ) -> Result<OpenChannel> {
+        channel::open(&self.info, params, handler)
+    }
+
+    /// Like [`Device::create_gpadl`].
+    #[inline(never)]
+    pub fn create_gpadl(&self, pages: usize) -> Result<GpadlBuffer> {
+        let conn = self.info.connection().ok_or(ENODEV)?.clone();
+        GpadlBuffer::new(conn, self.info.clone(), pages)
+    }
+
+    /// Like [`Device::subchannels`].
+    #[inline(never)]
+    pub fn subchannels(&self) -> Result<KVec<SubChannel>> {
+        let conn = self.info.connection().ok_or(ENODEV)?;
+        let mut out = KVec::new();
+        for info in conn.subchannels_of(&self.info.offer().instance)? {
+            out.push(SubChannel { info }, GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+}
+
 /// A sub-channel offer of a device.
 pub struct SubChannel {
     info: Arc<DeviceInfo>,

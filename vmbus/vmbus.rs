@@ -45,7 +45,7 @@ mod sysfs;
 pub use channel::{
     Channel, GpaDirectRange, OpenChannel, OpenParams, Packet, PacketHandler, MAX_GPA_DIRECT_PAGES,
 };
-pub use driver::{Device, DeviceId, Driver, IdTable, Registration, SubChannel};
+pub use driver::{Device, DeviceHandle, DeviceId, Driver, IdTable, Registration, SubChannel};
 pub use gpadl::GpadlBuffer;
 pub use modalias::ModAlias;
 pub use proto::guid::Guid;

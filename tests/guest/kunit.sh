@@ -6,10 +6,12 @@ set -e
 load rhv_vmbus
 load rhv_utils
 load rhv_storvsc
-for user in rhv_utils rhv_storvsc; do
+load rhv_netvsc
+for user in rhv_utils rhv_storvsc rhv_netvsc; do
 	grep -qE "^rhv_vmbus .*[ ,]$user," /proc/modules ||
 		{ echo "guest: rhv_vmbus is not used by $user"; cat /proc/modules; exit 1; }
 done
+unload rhv_netvsc
 unload rhv_storvsc
 unload rhv_utils
 unload rhv_vmbus

@@ -551,10 +551,13 @@ impl HostMessage {
                     .and_then(|end| bytes.get(start..end))
                     .ok_or(ParseError::BadTable)?;
                 let mut table = [0u32; SEND_INDIRECTION_TABLE_SIZE];
-                for (t, c) in table.iter_mut().zip(raw.chunks_exact(4)) {
-                    let mut w = [0u8; 4];
-                    w.copy_from_slice(c);
-                    *t = u32::from_le_bytes(w);
+                // Indexing rather than `zip(chunks_exact)`, whose unreachable panic path
+                // objtool rejects in the kernel build.
+                for (i, t) in table.iter_mut().enumerate() {
+                    let at = 4 * i;
+                    if let Some(w) = raw.get(at..at + 4) {
+                        *t = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                    }
                 }
                 Self::SendIndirectionTable(table)
             }

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
-description="eth0 comes up with the configured MAC, pings the host end of its TAP, and iperf3 runs 5 s each way"
+description="eth0 comes up with the configured MAC, pings the host end of its TAP, iperf3 runs 5 s each way, and ethtool reports the driver, link and statistics"
 . "$RHV_TOP/tests/e2e/net-lib.sh"
+guest_bins+=(ethtool)
 timeout=300
 
 guest() {
@@ -22,6 +23,10 @@ guest() {
 		sed "s/^/IPERF-$dir: /" /tmp/iperf.txt
 		[ $rc = 0 ] || { echo "guest: iperf3 $dir failed ($rc)"; exit 1; }
 	done
+	ethtool -i eth0 | sed 's/^/ETHTOOL-I: /'
+	ethtool eth0 | sed -n 's/^[[:space:]]*Link detected: /ETHTOOL-LINK: /p'
+	echo "ETHTOOL-S: $(ethtool -S eth0 | grep -c ':')"
+	ethtool -S eth0 | grep -v " 0$" | sed "s/^/ETHTOOL-STAT: /"
 	echo "RHV-STEP: net-stats"
 	timeout 60 nc -l -p 7000 >/dev/null || { echo "guest: the host never connected"; exit 1; }
 }
@@ -42,6 +47,11 @@ host_after() {
 		awk "BEGIN { exit !($rate > 0) }" || fail "iperf3 $dir moved nothing"
 		echo "ok: iperf3 $dir $rate Mbit/s"
 	done
+	driver=$(console | sed -n 's/^ETHTOOL-I: driver: //p')
+	[ -n "$driver" ] || fail "ethtool -i names no driver"
+	expect_eq "ethtool link" yes "$(console | sed -n 's/^ETHTOOL-LINK: //p')"
+	[ "$(console | sed -n 's/^ETHTOOL-S: //p')" -gt 0 ] 2>/dev/null || fail "ethtool -S shows no statistics"
+	echo "ok: ethtool: driver $driver, $(console | sed -n 's/^ETHTOOL-S: //p') statistics"
 	s=$E2E_OUT/netvsp-stats.json
 	expect_eq "malformed packets from the guest" 0 "$(jq -r .bad_packets "$s")"
 	expect_eq "link" true "$(jq -r .link_up "$s")"

@@ -25,6 +25,14 @@ load_net() {
 	esac
 }
 
+# unload_net: the network driver (and, for the C one, the helper module load_net loaded).
+unload_net() {
+	case $DRIVERS in
+	c) unload hv_netvsc && unload ucs2_string ;;
+	rust) unload rhv_netvsc ;;
+	esac
+}
+
 # load_storage: the synthetic SCSI driver (the disks then appear as sd devices).
 load_storage() {
 	case $DRIVERS in

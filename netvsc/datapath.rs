@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0
+//! What the channels of a device share while it is connected: the receive and send buffers
+//! (GPADLs), the send sections, the request slot and the counters; and the packet handler of
+//! each channel (softirq context, the channel's CPU).
+//!
+//! From the host: transfer-page packets (RNDIS messages in receive-buffer ranges: frames go to
+//! the queue's NAPI instance, control answers to the waiting request, status indications set
+//! the carrier; each packet is completed once copied out), completions of the guest's sends
+//! (the section comes free, a stopped queue is woken) and NVSP messages (the send indirection
+//! table). Every range, length, offset and id the host names is checked; what fails a check is
+//! dropped and counted (`host_bad_packets`, `host_unknown_completions` in `ethtool -S`).
+
+use crate::buffer::SharedBuffer;
+use crate::control::{Awaited, Control};
+use crate::netdev::{ratelimit, NetDevice};
+use crate::proto::{ndis, nvsp, rndis};
+use crate::sections::Sections;
+use crate::transfer::{self, TransId, TransferError};
+use kernel::prelude::*;
+use kernel::sync::atomic::{ordering, Atomic};
+use kernel::sync::{new_spinlock, new_spinlock_irq, Arc, SpinLock, SpinLockIrq};
+use vmbus::proto::ring::TransferPageRange;
+use vmbus::{Channel, GpadlBuffer, Packet, PacketHandler, PacketType};
+use zerocopy::FromBytes;
+
+/// The transfer-page set id the guest gives its receive buffer.
+pub(crate) const RECEIVE_BUFFER_ID: u16 = nvsp::LINUX_RECEIVE_BUFFER_ID;
+/// Largest RNDIS message taken from the receive buffer (a 9000-byte MTU frame and headers).
+pub(crate) const MAX_RECEIVE_MESSAGE: usize = 12 * 1024;
+
+/// Counters reported by `ethtool -S` (the order of the names in shim.c).
+pub(crate) struct Counters {
+    /// Malformed packets, ranges, messages from the host.
+    pub(crate) host_bad_packets: Atomic<u64>,
+    /// Completions and answers that match nothing sent.
+    pub(crate) host_unknown_completions: Atomic<u64>,
+    /// Transmissions deferred for want of a send section.
+    pub(crate) tx_busy: Atomic<u64>,
+    /// Transmissions deferred because the ring was full.
+    pub(crate) tx_ring_full: Atomic<u64>,
+    /// Frames the host completed with a failure status.
+    pub(crate) tx_dropped_host: Atomic<u64>,
+    /// Received frames too short or without room.
+    pub(crate) rx_bad_frames: Atomic<u64>,
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        Self {
+            host_bad_packets: Atomic::new(0),
+            host_unknown_completions: Atomic::new(0),
+            tx_busy: Atomic::new(0),
+            tx_ring_full: Atomic::new(0),
+            tx_dropped_host: Atomic::new(0),
+            rx_bad_frames: Atomic::new(0),
+        }
+    }
+
+    pub(crate) fn values(&self) -> [u64; crate::netdev::COUNTERS] {
+        [
+            self.host_bad_packets.load(ordering::Relaxed),
+            self.host_unknown_completions.load(ordering::Relaxed),
+            self.tx_busy.load(ordering::Relaxed),
+            self.tx_ring_full.load(ordering::Relaxed),
+            self.tx_dropped_host.load(ordering::Relaxed),
+            self.rx_bad_frames.load(ordering::Relaxed),
+        ]
+    }
+}
+
+/// Adds one to a counter.
+pub(crate) fn bump(c: &Atomic<u64>) {
+    c.fetch_add(1, ordering::Relaxed);
+}
+
+/// The shared state of a connected device.
+#[pin_data]
+pub(crate) struct Datapath {
+    pub(crate) ndev: Arc<NetDevice>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) recv: SharedBuffer,
+    pub(crate) send: SharedBuffer,
+    #[pin]
+    pub(crate) sections: SpinLockIrq<Sections>,
+    #[pin]
+    pub(crate) control: Control,
+    /// Receive checksum offload is on: the host's checksum per-packet info is believed.
+    pub(crate) rx_csum: Atomic<bool>,
+    /// Bytes per receive-buffer section, as the host cut it (0 before it did).
+    pub(crate) recv_section: Atomic<u32>,
+    /// The host's send indirection table: queue per hash bucket.
+    #[pin]
+    pub(crate) indirection: SpinLockIrq<[u32; nvsp::SEND_INDIRECTION_TABLE_SIZE]>,
+}
+
+impl Datapath {
+    pub(crate) fn new(
+        ndev: Arc<NetDevice>,
+        counters: Arc<Counters>,
+        recv: GpadlBuffer,
+        send: GpadlBuffer,
+    ) -> Result<Arc<Self>> {
+        let recv = SharedBuffer::new(recv)?;
+        let send = SharedBuffer::new(send)?;
+        Arc::pin_init(
+            pin_init!(Self {
+                ndev,
+                counters,
+                recv,
+                send,
+                sections <- new_spinlock_irq!(Sections::empty()),
+                control <- Control::new(),
+                rx_csum: Atomic::new(false),
+                recv_section: Atomic::new(0),
+                indirection <- new_spinlock_irq!([0; nvsp::SEND_INDIRECTION_TABLE_SIZE]),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn bad(&self, what: &str, value: u64) {
+        bump(&self.counters.host_bad_packets);
+        if ratelimit() {
+            pr_warn!(
+                "rhv_netvsc: dropped from the host: {} ({:#x})\n",
+                what,
+                value
+            );
+        }
+    }
+}
+
+/// The packet handler of queue `queue`'s channel.
+pub(crate) struct QueueHandler {
+    dp: Arc<Datapath>,
+    queue: u16,
+    scratch: Pin<KBox<SpinLock<KVec<u8>>>>,
+}
+
+impl QueueHandler {
+    pub(crate) fn boxed(dp: Arc<Datapath>, queue: u16) -> Result<KBox<dyn PacketHandler>> {
+        let mut buf = KVec::new();
+        buf.resize(MAX_RECEIVE_MESSAGE, 0, GFP_KERNEL)?;
+        let scratch = KBox::pin_init(new_spinlock!(buf, "rhv_netvsc_rx_scratch"), GFP_KERNEL)?;
+        Ok(KBox::new(QueueHandler { dp, queue, scratch }, GFP_KERNEL)?)
+    }
+
+    fn on_completion(&self, packet: &Packet<'_>) {
+        let dp = &self.dp;
+        let id = packet.trans_id;
+        let section = match transfer::trans_id(id) {
+            TransId::Request(id) => {
+                if !dp.control.deliver(Awaited::Nvsp(id), packet.payload) {
+                    bump(&dp.counters.host_unknown_completions);
+                }
+                return;
+            }
+            TransId::Data { queue, section } if queue == self.queue => section,
+            _ => {
+                dp.bad("completion with an unknown transaction id", id);
+                bump(&dp.counters.host_unknown_completions);
+                return;
+            }
+        };
+        let released = dp.sections.lock().release(section, self.queue);
+        match released {
+            // Dropping the entry frees the skb the host was reading, if any.
+            Some(_done) => {}
+            None => {
+                dp.bad("completion for a section not in use", id);
+                bump(&dp.counters.host_unknown_completions);
+                return;
+            }
+        }
+        if let Ok(nvsp::HostMessage::SendRndisPacketComplete(c)) =
+            nvsp::HostMessage::parse(packet.payload)
+        {
+            if c.status != nvsp::STATUS_SUCCESS {
+                bump(&dp.counters.tx_dropped_host);
+            }
+        }
+        if dp.ndev.queue_stopped(self.queue) {
+            dp.ndev.wake_queue(self.queue);
+        }
+    }
+
+    fn on_inband(&self, packet: &Packet<'_>) {
+        match nvsp::HostMessage::parse(packet.payload) {
+            Ok(nvsp::HostMessage::SendIndirectionTable(table)) => {
+                *self.dp.indirection.lock() = table;
+            }
+            Ok(nvsp::HostMessage::SendVfAssociation(_)) => {}
+            Ok(_) | Err(_) => self.dp.bad("unexpected NVSP message", 0),
+        }
+    }
+
+    /// A transfer-page packet: the RNDIS messages in its ranges; returns the completion status.
+    fn on_transfer(&self, packet: &Packet<'_>) -> u32 {
+        let dp = &self.dp;
+        let ranges = match transfer::ranges(packet.header, RECEIVE_BUFFER_ID) {
+            Ok(r) => r,
+            Err(e) => {
+                let value = match e {
+                    TransferError::Short => 0,
+                    TransferError::SetId(id) => u64::from(id),
+                    TransferError::Count(n) => n as u64,
+                };
+                dp.bad("transfer-page header", value);
+                return nvsp::STATUS_FAIL;
+            }
+        };
+        match nvsp::HostMessage::parse(packet.payload) {
+            Ok(nvsp::HostMessage::SendRndisPacket(_)) => {}
+            _ => {
+                dp.bad("transfer-page packet without SEND_RNDIS_PKT", 0);
+                return nvsp::STATUS_FAIL;
+            }
+        }
+        let section = dp.recv_section.load(ordering::Relaxed) as usize;
+        let mut scratch = self.scratch.lock();
+        let mut status = nvsp::STATUS_SUCCESS;
+        let limit = section.min(scratch.len());
+        for raw in ranges.chunks_exact(8) {
+            let Ok((r, _)) = TransferPageRange::read_from_prefix(raw) else {
+                break;
+            };
+            let (offset, len) = (r.byte_offset as usize, r.byte_count as usize);
+            if !transfer::range_ok(r.byte_offset, r.byte_count, dp.recv.len(), limit) {
+                dp.bad(
+                    "receive range outside the buffer",
+                    (offset as u64) << 32 | len as u64,
+                );
+                status = nvsp::STATUS_FAIL;
+                continue;
+            }
+            let buf = &mut scratch[..len];
+            if dp.recv.read(offset, buf).is_err() {
+                dp.bad("receive range unreadable", offset as u64);
+                status = nvsp::STATUS_FAIL;
+                continue;
+            }
+            self.on_messages(buf);
+        }
+        status
+    }
+
+    fn on_messages(&self, mut bytes: &[u8]) {
+        let dp = &self.dp;
+        while !bytes.is_empty() {
+            let (msg, rest) = match rndis::Message::split(bytes) {
+                Ok(split) => split,
+                Err(_) => {
+                    dp.bad("malformed RNDIS message", bytes.len() as u64);
+                    return;
+                }
+            };
+            bytes = rest;
+            match msg.kind() {
+                Ok(rndis::MessageType::Packet) => self.on_frame(&msg),
+                Ok(rndis::MessageType::IndicateStatus) => self.on_status(&msg),
+                Ok(
+                    rndis::MessageType::InitializeComplete
+                    | rndis::MessageType::QueryComplete
+                    | rndis::MessageType::SetComplete
+                    | rndis::MessageType::KeepaliveComplete
+                    | rndis::MessageType::ResetComplete,
+                ) => {
+                    let id = msg
+                        .body
+                        .get(..4)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    match id {
+                        Some(id) if dp.control.deliver(Awaited::Rndis(id), msg.body) => {}
+                        _ => bump(&dp.counters.host_unknown_completions),
+                    }
+                }
+                _ => dp.bad("unexpected RNDIS message", u64::from(msg.msg_type)),
+            }
+        }
+    }
+
+    fn on_frame(&self, msg: &rndis::Message<'_>) {
+        let dp = &self.dp;
+        let p = match msg.packet() {
+            Ok(p) => p,
+            Err(_) => {
+                dp.bad("malformed RNDIS data message", msg.body.len() as u64);
+                dp.ndev.rx_dropped();
+                return;
+            }
+        };
+        if p.data.len() < 14 {
+            bump(&dp.counters.rx_bad_frames);
+            dp.ndev.rx_dropped();
+            return;
+        }
+        let hash = p.ppi_u32(rndis::PPI_HASH_VALUE).unwrap_or(0);
+        let csum_ok = p
+            .ppi_u32(rndis::PPI_TCPIP_CHECKSUM)
+            .is_some_and(|c| c & (ndis::CSUM_RX_TCP_SUCCEEDED | ndis::CSUM_RX_UDP_SUCCEEDED) != 0);
+        if dp.ndev.receive(self.queue, p.data, hash, csum_ok).is_err() {
+            bump(&dp.counters.rx_bad_frames);
+        }
+    }
+
+    fn on_status(&self, msg: &rndis::Message<'_>) {
+        let Ok(s) = msg.fixed::<rndis::IndicateStatus>() else {
+            self.dp
+                .bad("short status indication", msg.body.len() as u64);
+            return;
+        };
+        match s.status {
+            rndis::STATUS_MEDIA_CONNECT => self.dp.ndev.set_carrier(true),
+            rndis::STATUS_MEDIA_DISCONNECT => self.dp.ndev.set_carrier(false),
+            _ => {}
+        }
+    }
+}
+
+impl PacketHandler for QueueHandler {
+    fn on_packet(&self, channel: &Channel, packet: &Packet<'_>) {
+        match packet.kind() {
+            Some(PacketType::Completion) => self.on_completion(packet),
+            Some(PacketType::DataUsingTransferPages) => {
+                let status = self.on_transfer(packet);
+                let reply = nvsp::encode(&nvsp::SendRndisPacketComplete { status });
+                let mut tries = 0;
+                loop {
+                    match channel.send_packet(
+                        PacketType::Completion,
+                        &reply,
+                        packet.trans_id,
+                        false,
+                    ) {
+                        Err(EAGAIN) if tries < 1000 => {
+                            tries += 1;
+                            kernel::time::delay::udelay(kernel::time::Delta::from_micros(10));
+                        }
+                        Ok(()) => break,
+                        Err(_) => {
+                            if ratelimit() {
+                                pr_warn!("rhv_netvsc: receive completion not sent\n");
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+            Some(PacketType::DataInband) => self.on_inband(packet),
+            _ => self
+                .dp
+                .bad("VMBus packet type", u64::from(packet.packet_type)),
+        }
+        // The host read what was queued: room for a stopped queue again.
+        if self.dp.ndev.queue_stopped(self.queue) && self.dp.sections.lock().free_count() > 0 {
+            self.dp.ndev.wake_queue(self.queue);
+        }
+    }
+}

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Safe wrappers over the net_device, NAPI, skb and ethtool parts of netvsc/shim.c, and the
+//! callbacks the shim's `net_device_ops` and `ethtool_ops` make into the driver. The only
+//! `unsafe` of `rhv_netvsc`.
+
+use crate::device::Netvsc;
+use core::ptr::NonNull;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+
+/// Most queues (channels) a device gets (`RHV_NETVSC_MAX_QUEUES` in shim.h).
+pub(crate) const MAX_QUEUES: usize = 8;
+/// Counters the driver reports to ethtool (`RHV_NETVSC_RS_COUNTERS` in shim.c).
+pub(crate) const COUNTERS: usize = 6;
+
+/// `struct net_device`, opaque.
+#[repr(C)]
+pub(crate) struct RawNetDevice {
+    _opaque: [u8; 0],
+}
+
+/// `struct sk_buff`, opaque.
+#[repr(C)]
+pub(crate) struct RawSkb {
+    _opaque: [u8; 0],
+}
+
+mod ffi {
+    use super::{RawNetDevice, RawSkb};
+    use kernel::ffi::{c_int, c_void};
+
+    extern "C" {
+        pub(super) fn rhv_netvsc_ratelimit() -> bool;
+        pub(super) fn rhv_netvsc_alloc(
+            parent: *mut c_void,
+            ctx: *const c_void,
+        ) -> *mut RawNetDevice;
+        pub(super) fn rhv_netvsc_set_rxcsum(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_set_ctx(ndev: *mut RawNetDevice, ctx: *const c_void);
+        pub(super) fn rhv_netvsc_register(
+            ndev: *mut RawNetDevice,
+            mac: *const u8,
+            max_mtu: u32,
+        ) -> c_int;
+        pub(super) fn rhv_netvsc_unregister(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_free(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_set_queues(ndev: *mut RawNetDevice, n: u32) -> c_int;
+        pub(super) fn rhv_netvsc_carrier(ndev: *mut RawNetDevice, on: bool);
+        pub(super) fn rhv_netvsc_rx(
+            ndev: *mut RawNetDevice,
+            q: u16,
+            data: *const u8,
+            len: u32,
+            hash: u32,
+            csum_ok: bool,
+        ) -> c_int;
+        pub(super) fn rhv_netvsc_rx_dropped(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_tx_stop(ndev: *mut RawNetDevice, q: u16);
+        pub(super) fn rhv_netvsc_tx_wake(ndev: *mut RawNetDevice, q: u16);
+        pub(super) fn rhv_netvsc_tx_stopped(ndev: *mut RawNetDevice, q: u16) -> bool;
+        pub(super) fn rhv_netvsc_detach(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_attach(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_running(ndev: *mut RawNetDevice) -> bool;
+        pub(super) fn rhv_netvsc_online_cpus() -> u32;
+        pub(super) fn rhv_netvsc_mtu(ndev: *mut RawNetDevice) -> u32;
+        pub(super) fn rhv_netvsc_xmit_more() -> bool;
+        pub(super) fn rhv_netvsc_skb_len(skb: *mut RawSkb) -> u32;
+        pub(super) fn rhv_netvsc_skb_pages(
+            skb: *mut RawSkb,
+            pfns: *mut u64,
+            max: u32,
+            offset: *mut u32,
+        ) -> c_int;
+        pub(super) fn rhv_netvsc_skb_free(skb: *mut RawSkb);
+    }
+}
+
+/// Whether a complaint about the host may be logged now (one limit for the module).
+pub(crate) fn ratelimit() -> bool {
+    // SAFETY: no preconditions; the rate limit state is static and has its own lock.
+    unsafe { ffi::rhv_netvsc_ratelimit() }
+}
+
+/// CPUs online now.
+pub(crate) fn online_cpus() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::rhv_netvsc_online_cpus() }
+}
+
+/// The driver's net_device: allocated by [`NetDevice::new`], registered by
+/// [`NetDevice::register`], unregistered and freed when dropped.
+///
+/// # Invariants
+///
+/// `raw` is a net_device the shim allocated, not freed while `self` lives. Its context
+/// pointer is null or points to the [`Netvsc`] that owns (through an `Arc`) this value and
+/// that outlives its registration.
+pub(crate) struct NetDevice {
+    raw: NonNull<RawNetDevice>,
+    registered: kernel::sync::atomic::Atomic<bool>,
+}
+
+// SAFETY: the net_device may be used from any thread; every shim function it calls is safe in
+// any context its caller documents.
+unsafe impl Send for NetDevice {}
+// SAFETY: as above; the shim's functions synchronise internally (the stack's own locks).
+unsafe impl Sync for NetDevice {}
+
+impl NetDevice {
+    /// A net_device for `parent`, one queue in use, carrier off; its operations reach
+    /// `ctx` once registered.
+    pub(crate) fn new(parent: &kernel::device::Device) -> Result<Self> {
+        // CAST: `kernel::device::Device` is a transparent wrapper of `struct device`.
+        let parent = core::ptr::from_ref(parent).cast_mut().cast();
+        // SAFETY: `parent` is a live device; the shim only stores the pointer (the parent
+        // outlives the net_device, which is unregistered in the driver's remove). The context
+        // is set by `register`.
+        let raw = unsafe { ffi::rhv_netvsc_alloc(parent, core::ptr::null()) };
+        Ok(Self {
+            raw: NonNull::new(raw).ok_or(ENOMEM)?,
+            registered: kernel::sync::atomic::Atomic::new(false),
+        })
+    }
+
+    /// Advertises receive checksum offload; only before registration (`EBUSY` after), when
+    /// nothing else reads the features.
+    pub(crate) fn set_rx_checksum(&self) -> Result {
+        if self
+            .registered
+            .load(kernel::sync::atomic::ordering::Acquire)
+        {
+            return Err(EBUSY);
+        }
+        // SAFETY: `raw` is live and not registered: the stack does not read its features.
+        unsafe { ffi::rhv_netvsc_set_rxcsum(self.raw.as_ptr()) };
+        Ok(())
+    }
+
+    /// Registers the device with MAC address `mac` (process context, RTNL not held); its
+    /// operations call into `ctx` from then on.
+    ///
+    /// # Safety
+    ///
+    /// `ctx` stays alive, at the same address, until [`NetDevice::unregister`] returned.
+    pub(crate) unsafe fn register(&self, ctx: &Netvsc, mac: &[u8; 6], max_mtu: u32) -> Result {
+        // SAFETY: `raw` is live and not registered yet, so no operation reads the context
+        // while it is written.
+        unsafe { ffi::rhv_netvsc_set_ctx(self.raw.as_ptr(), core::ptr::from_ref(ctx).cast()) };
+        // SAFETY: `raw` is live (invariant); `mac` is 6 readable bytes; the context outlives
+        // the registration per the contract.
+        kernel::error::to_result(unsafe {
+            ffi::rhv_netvsc_register(self.raw.as_ptr(), mac.as_ptr(), max_mtu)
+        })?;
+        self.registered
+            .store(true, kernel::sync::atomic::ordering::Release);
+        Ok(())
+    }
+
+    /// Unregisters the device if it is registered (process context, RTNL not held); after
+    /// this no operation reaches the context any more.
+    pub(crate) fn unregister(&self) {
+        if self
+            .registered
+            .xchg(false, kernel::sync::atomic::ordering::Full)
+        {
+            // SAFETY: registered by `register`, unregistered once thanks to the exchange.
+            unsafe { ffi::rhv_netvsc_unregister(self.raw.as_ptr()) };
+        }
+    }
+
+    /// Sets the number of queues in use (before registration, or with the RTNL held).
+    pub(crate) fn set_queues(&self, n: u32) -> Result {
+        // SAFETY: `raw` is live; the RTNL rule is the caller's.
+        kernel::error::to_result(unsafe { ffi::rhv_netvsc_set_queues(self.raw.as_ptr(), n) })
+    }
+
+    /// Carrier on or off (any context).
+    pub(crate) fn set_carrier(&self, on: bool) {
+        // SAFETY: `raw` is live; carrier changes are safe in any context.
+        unsafe { ffi::rhv_netvsc_carrier(self.raw.as_ptr(), on) }
+    }
+
+    /// Hands a received Ethernet frame to queue `q`'s NAPI instance (softirq context); the
+    /// frame is copied. `hash` (0: none) is the host's RSS hash.
+    pub(crate) fn receive(&self, q: u16, frame: &[u8], hash: u32, csum_ok: bool) -> Result {
+        let len = u32::try_from(frame.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `raw` is live; `frame` is `len` readable bytes, copied before the return.
+        kernel::error::to_result(unsafe {
+            ffi::rhv_netvsc_rx(self.raw.as_ptr(), q, frame.as_ptr(), len, hash, csum_ok)
+        })
+    }
+
+    /// Counts a received frame that was dropped.
+    pub(crate) fn rx_dropped(&self) {
+        // SAFETY: `raw` is live.
+        unsafe { ffi::rhv_netvsc_rx_dropped(self.raw.as_ptr()) }
+    }
+
+    /// Stops transmit queue `q`.
+    pub(crate) fn stop_queue(&self, q: u16) {
+        // SAFETY: `raw` is live; the shim checks `q`.
+        unsafe { ffi::rhv_netvsc_tx_stop(self.raw.as_ptr(), q) }
+    }
+
+    /// Wakes transmit queue `q` if the device is up.
+    pub(crate) fn wake_queue(&self, q: u16) {
+        // SAFETY: `raw` is live; the shim checks `q`.
+        unsafe { ffi::rhv_netvsc_tx_wake(self.raw.as_ptr(), q) }
+    }
+
+    /// Whether transmit queue `q` is stopped.
+    pub(crate) fn queue_stopped(&self, q: u16) -> bool {
+        // SAFETY: `raw` is live; the shim checks `q`.
+        unsafe { ffi::rhv_netvsc_tx_stopped(self.raw.as_ptr(), q) }
+    }
+
+    /// Detaches the device and waits for running transmissions (RTNL held).
+    pub(crate) fn detach(&self) {
+        // SAFETY: `raw` is live; the caller holds the RTNL (ndo_change_mtu).
+        unsafe { ffi::rhv_netvsc_detach(self.raw.as_ptr()) }
+    }
+
+    /// Attaches the device again after [`NetDevice::detach`].
+    pub(crate) fn attach(&self) {
+        // SAFETY: `raw` is live; the caller holds the RTNL (ndo_change_mtu).
+        unsafe { ffi::rhv_netvsc_attach(self.raw.as_ptr()) }
+    }
+
+    /// Whether the interface is up.
+    pub(crate) fn running(&self) -> bool {
+        // SAFETY: `raw` is live.
+        unsafe { ffi::rhv_netvsc_running(self.raw.as_ptr()) }
+    }
+
+    /// The MTU.
+    pub(crate) fn mtu(&self) -> u32 {
+        // SAFETY: `raw` is live.
+        unsafe { ffi::rhv_netvsc_mtu(self.raw.as_ptr()) }
+    }
+}
+
+impl Drop for NetDevice {
+    fn drop(&mut self) {
+        self.unregister();
+        // SAFETY: allocated by the shim, unregistered above, freed once.
+        unsafe { ffi::rhv_netvsc_free(self.raw.as_ptr()) }
+    }
+}
+
+/// A socket buffer handed to the driver for sending; freed when dropped.
+///
+/// # Invariants
+///
+/// `raw` is an skb the driver owns.
+pub(crate) struct Skb {
+    raw: NonNull<RawSkb>,
+}
+
+// SAFETY: an skb the driver owns may be freed or read on any CPU (`dev_kfree_skb_any`).
+unsafe impl Send for Skb {}
+
+impl Skb {
+    /// Bytes of the frame.
+    pub(crate) fn len(&self) -> u32 {
+        // SAFETY: `raw` is owned (invariant).
+        unsafe { ffi::rhv_netvsc_skb_len(self.raw.as_ptr()) }
+    }
+
+    /// Makes the frame linear and returns the pages it lies in (filled into `pfns`) and its
+    /// offset into the first. The pages stay valid while `self` lives.
+    pub(crate) fn pages(&mut self, pfns: &mut [u64]) -> Result<(usize, u32)> {
+        let max = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+        let mut offset = 0u32;
+        // SAFETY: `raw` is owned; `pfns` is `max` writable words; `offset` a local.
+        let n = unsafe {
+            ffi::rhv_netvsc_skb_pages(self.raw.as_ptr(), pfns.as_mut_ptr(), max, &mut offset)
+        };
+        let n = usize::try_from(n).map_err(|_| Error::from_errno(n))?;
+        Ok((n, offset))
+    }
+
+    /// Whether the stack hands over more frames right after this one (meaningful inside
+    /// ndo_start_xmit, where every `Skb` is handled): the host's interrupt can wait.
+    pub(crate) fn xmit_more(&self) -> bool {
+        // SAFETY: no preconditions; it reads a per-CPU flag the stack sets around the call.
+        unsafe { ffi::rhv_netvsc_xmit_more() }
+    }
+
+    /// The raw skb, for the shim's copies (owned by `self` throughout).
+    pub(crate) fn as_raw(&self) -> *mut RawSkb {
+        self.raw.as_ptr()
+    }
+
+    /// Gives the skb back to the stack unfreed (NETDEV_TX_BUSY).
+    fn into_raw(self) -> *mut RawSkb {
+        let raw = self.raw.as_ptr();
+        core::mem::forget(self);
+        raw
+    }
+}
+
+impl Drop for Skb {
+    fn drop(&mut self) {
+        // SAFETY: owned (invariant), freed once.
+        unsafe { ffi::rhv_netvsc_skb_free(self.raw.as_ptr()) }
+    }
+}
+
+/// What `ndo_start_xmit` did with an skb.
+pub(crate) enum Xmit {
+    /// Sent (the driver keeps or freed it).
+    Sent,
+    /// No room: the stack keeps the skb and retries once the queue is woken.
+    Busy(Skb),
+    /// Dropped (and freed).
+    Dropped,
+}
+
+/// The driver context of a shim callback.
+///
+/// # Safety
+///
+/// `ctx` is the context pointer of a registered device (see [`NetDevice`]'s invariants).
+unsafe fn context<'a>(ctx: *const c_void) -> &'a Netvsc {
+    // SAFETY: per the contract, `ctx` points to a live `Netvsc` while the device is registered,
+    // which it is during every callback.
+    unsafe { &*ctx.cast::<Netvsc>() }
+}
+
+#[no_mangle]
+extern "C" fn rhv_netvsc_rs_open(ctx: *const c_void) -> c_int {
+    // SAFETY: called by the shim's ndo_open with the device's context.
+    let dev = unsafe { context(ctx) };
+    match dev.open() {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+#[no_mangle]
+extern "C" fn rhv_netvsc_rs_stop(ctx: *const c_void) -> c_int {
+    // SAFETY: called by the shim's ndo_stop with the device's context.
+    let dev = unsafe { context(ctx) };
+    dev.stop();
+    0
+}
+
+#[no_mangle]
+extern "C" fn rhv_netvsc_rs_xmit(ctx: *const c_void, skb: *mut RawSkb, q: u16) -> c_int {
+    // SAFETY: called by the shim's ndo_start_xmit with the device's context.
+    let dev = unsafe { context(ctx) };
+    let Some(raw) = NonNull::new(skb) else {
+        return 2;
+    };
+    // INVARIANT: ndo_start_xmit hands the skb over to the driver.
+    let skb = Skb { raw };
+    match dev.xmit(skb, q) {
+        Xmit::Sent => 0,
+        Xmit::Busy(skb) => {
+            let _ = skb.into_raw();
+            1
+        }
+        Xmit::Dropped => 2,
+    }
+}
+
+#[no_mangle]
+extern "C" fn rhv_netvsc_rs_change_mtu(ctx: *const c_void, mtu: u32) -> c_int {
+    // SAFETY: called by the shim's ndo_change_mtu (RTNL held) with the device's context.
+    let dev = unsafe { context(ctx) };
+    match dev.change_mtu(mtu) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+#[no_mangle]
+extern "C" fn rhv_netvsc_rs_channels(ctx: *const c_void, max: *mut u32, cur: *mut u32) {
+    // SAFETY: called by the shim's get_channels with the device's context.
+    let dev = unsafe { context(ctx) };
+    let (m, c) = dev.channels();
+    // SAFETY: the shim passes pointers to two locals.
+    unsafe {
+        max.write(m);
+        cur.write(c);
+    }
+}
+
+#[no_mangle]
+extern "C" fn rhv_netvsc_rs_counters(ctx: *const c_void, out: *mut u64, n: u32) {
+    // SAFETY: called by the shim's get_ethtool_stats with the device's context.
+    let dev = unsafe { context(ctx) };
+    let values = dev.counters();
+    for (i, v) in values.iter().enumerate().take(n as usize) {
+        // SAFETY: the shim passes room for `n` (= COUNTERS) values.
+        unsafe { out.add(i).write(*v) };
+    }
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The send buffer's sections: which are free, and what each one in use belongs to (its queue
+//! and, for a frame sent from its own pages, the skb the host still reads). A section is taken
+//! for every RNDIS message the guest sends and given back by the host's completion, whose
+//! transaction id names it; a completion naming a section that is not in use is the host's
+//! error and is counted, never trusted.
+
+use crate::netdev::Skb;
+use kernel::prelude::*;
+
+/// Most sections used (the rest of a larger buffer stays idle).
+pub(crate) const MAX_SECTIONS: u32 = 1024;
+
+/// A section in use.
+pub(crate) struct InUse {
+    /// The queue whose channel carried the message.
+    pub(crate) queue: u16,
+    /// The frame the host reads from its own pages, freed on completion.
+    pub(crate) skb: Option<Skb>,
+}
+
+/// The sections of the send buffer.
+pub(crate) struct Sections {
+    size: u32,
+    used: KVec<Option<InUse>>,
+    free: KVec<u32>,
+}
+
+impl Sections {
+    /// No sections yet (the host has not accepted the send buffer).
+    pub(crate) const fn empty() -> Self {
+        Self {
+            size: 0,
+            used: KVec::new(),
+            free: KVec::new(),
+        }
+    }
+
+    /// `count` sections of `size` bytes.
+    pub(crate) fn new(size: u32, count: u32) -> Result<Self> {
+        let count = count.min(MAX_SECTIONS);
+        let mut used = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+        let mut free = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+        for i in (0..count).rev() {
+            used.push(None, GFP_KERNEL)?;
+            free.push(i, GFP_KERNEL)?;
+        }
+        Ok(Self { size, used, free })
+    }
+
+    /// Bytes per section (0 without a send buffer).
+    pub(crate) fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Sections in all.
+    pub(crate) fn count(&self) -> usize {
+        self.used.len()
+    }
+
+    /// Free sections.
+    pub(crate) fn free_count(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Takes a free section for `queue`.
+    pub(crate) fn take(&mut self, queue: u16) -> Option<u32> {
+        let index = self.free.pop()?;
+        match self.used.get_mut(index as usize) {
+            Some(slot) => {
+                *slot = Some(InUse { queue, skb: None });
+                Some(index)
+            }
+            None => None,
+        }
+    }
+
+    /// Attaches the skb the host reads to section `index`.
+    pub(crate) fn attach(&mut self, index: u32, skb: Skb) {
+        if let Some(Some(u)) = self.used.get_mut(index as usize) {
+            u.skb = Some(skb);
+        }
+    }
+
+    /// Gives section `index` back: completed by the host on `queue`'s channel, or not sent.
+    /// `None` if it was not in use by that queue (the caller counts a bad completion).
+    pub(crate) fn release(&mut self, index: u32, queue: u16) -> Option<InUse> {
+        let slot = self.used.get_mut(index as usize)?;
+        if slot.as_ref().map(|u| u.queue) != Some(queue) {
+            return None;
+        }
+        let u = slot.take();
+        // Cannot fail: `free` has room for every section.
+        let _ = self.free.push(index, GFP_ATOMIC);
+        u
+    }
+}

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Transmit: a frame goes into a send-buffer section behind its RNDIS data header when it
+//! fits (one copy, the skb is freed at once), or else the header goes into the section and the
+//! frame is sent from its own pages (GPA-direct), the skb kept until the host completes. The
+//! section's completion id names the queue and the section; no section or a full ring stops
+//! the queue until a completion wakes it.
+
+use super::{trans_data, Queue, Session, DATA_HEADER};
+use crate::datapath::bump;
+use crate::netdev::{Skb, Xmit};
+use crate::proto::{nvsp, rndis};
+use kernel::prelude::*;
+use kernel::sync::atomic::ordering;
+use vmbus::{GpaDirectRange, MAX_GPA_DIRECT_PAGES};
+use zerocopy::IntoBytes;
+
+impl Session {
+    /// Sends one frame on queue `q` (ndo_start_xmit: softirqs off, the queue's lock held).
+    pub(crate) fn xmit(&self, skb: Skb, q: u16) -> Xmit {
+        let q = if (q as usize) < self.queues.len() {
+            q
+        } else {
+            0
+        };
+        let Some(queue) = self.queues.get(q as usize) else {
+            return Xmit::Dropped;
+        };
+        let more = skb.xmit_more();
+        let result = self.xmit_one(skb, q, queue);
+        // The host hears of the frames in the ring at the end of a batch, or when the
+        // stack takes a frame back (it may not call again until a completion).
+        if (!more || !matches!(result, Xmit::Sent))
+            && queue.signal_owed.xchg(false, ordering::Relaxed)
+        {
+            queue.channel.signal();
+        }
+        result
+    }
+
+    fn xmit_one(&self, skb: Skb, q: u16, queue: &Queue) -> Xmit {
+        let ndev = &self.dp.ndev;
+        let len = skb.len() as usize;
+        if !(14..=64 * 1024).contains(&len) {
+            return Xmit::Dropped;
+        }
+        let taken = {
+            let mut s = self.dp.sections.lock();
+            s.take(q).map(|i| (i, s.size() as usize))
+        };
+        let Some((section, size)) = taken else {
+            bump(&self.dp.counters.tx_busy);
+            ndev.stop_queue(q);
+            // A completion may have come in between: look once more.
+            if self.dp.sections.lock().free_count() > 0 {
+                ndev.wake_queue(q);
+            }
+            return Xmit::Busy(skb);
+        };
+        let mut header = [0u8; DATA_HEADER];
+        let h = rndis::MessageHeader::new(rndis::MessageType::Packet, DATA_HEADER - 8 + len);
+        let p = rndis::Packet::new(len as u32, 0);
+        header[..8].copy_from_slice(h.as_bytes());
+        header[8..].copy_from_slice(p.as_bytes());
+        let offset = section as usize * size;
+        let trans = trans_data(q, section);
+        let sent = if DATA_HEADER + len <= size {
+            let copied = self
+                .dp
+                .send
+                .write(offset, &header)
+                .and_then(|()| self.dp.send.write_skb(offset + DATA_HEADER, &skb));
+            let m = nvsp::SendRndisPacket {
+                channel_type: nvsp::CHANNEL_TYPE_DATA,
+                send_buffer_section_index: section,
+                // CAST: at most the section size.
+                send_buffer_section_size: (DATA_HEADER + len) as u32,
+            };
+            let sent =
+                copied.and_then(|()| queue.channel.send_batched(&nvsp::encode(&m), trans, true));
+            match sent {
+                Ok(owed) => {
+                    if owed {
+                        queue.signal_owed.store(true, ordering::Relaxed);
+                    }
+                    drop(skb);
+                    Ok(None)
+                }
+                Err(e) => Err((e, Some(skb))),
+            }
+        } else {
+            self.send_pages(queue, skb, section, offset, &header, trans)
+        };
+        match sent {
+            Ok(None) => Xmit::Sent,
+            Ok(Some(skb)) => {
+                self.dp.sections.lock().attach(section, skb);
+                Xmit::Sent
+            }
+            Err((e, skb)) => {
+                let _ = self.dp.sections.lock().release(section, q);
+                if e == EAGAIN {
+                    bump(&self.dp.counters.tx_ring_full);
+                    ndev.stop_queue(q);
+                    if let Some(skb) = skb {
+                        return Xmit::Busy(skb);
+                    }
+                }
+                Xmit::Dropped
+            }
+        }
+    }
+
+    /// Sends a frame too large for a section from its own pages; the RNDIS header goes in
+    /// the section. On success the skb must stay alive until the host completes the send.
+    fn send_pages(
+        &self,
+        queue: &Queue,
+        mut skb: Skb,
+        section: u32,
+        offset: usize,
+        header: &[u8],
+        trans: u64,
+    ) -> core::result::Result<Option<Skb>, (Error, Option<Skb>)> {
+        let mut pfns = [0u64; MAX_GPA_DIRECT_PAGES];
+        let (n, first) = match skb.pages(&mut pfns) {
+            Ok(pages) => pages,
+            Err(e) => return Err((e, None)),
+        };
+        if let Err(e) = self.dp.send.write(offset, header) {
+            return Err((e, Some(skb)));
+        }
+        let m = nvsp::SendRndisPacket {
+            channel_type: nvsp::CHANNEL_TYPE_DATA,
+            send_buffer_section_index: section,
+            // CAST: a constant of 44.
+            send_buffer_section_size: header.len() as u32,
+        };
+        let range = GpaDirectRange {
+            offset: first,
+            len: skb.len(),
+            pfns: &pfns[..n],
+        };
+        match queue
+            .channel
+            .send_gpa_direct(&[range], &nvsp::encode(&m), trans)
+        {
+            Ok(()) => Ok(Some(skb)),
+            Err(e) => Err((e, Some(skb))),
+        }
+    }
+}

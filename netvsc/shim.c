@@ -1,0 +1,571 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The C side of rhv_netvsc: the net_device, its operations, NAPI and ethtool, which the
+ * `kernel` crate has no bindings for and which live in inline functions, macros and structure
+ * layouts. The protocol (NVSP, RNDIS, the VMBus channels) is all in Rust: each operation here
+ * calls the Rust driver through a `rhv_netvsc_rs_*` callback with the context pointer it was
+ * given at allocation. Declarations for Rust: netvsc/netdev.rs.
+ *
+ * Receive: the channel's packet handler (softirq context, the channel's CPU) copies each frame
+ * into an skb and queues it on its queue's list; the queue's NAPI instance hands the skbs to
+ * GRO. Transmit: ndo_start_xmit hands the skb to Rust, which copies it into a send-buffer
+ * section (or sends its pages) and frees it.
+ */
+#include <linux/errno.h>
+#include <linux/etherdevice.h>
+#include <linux/ethtool.h>
+#include <linux/module.h>
+#include <linux/netdevice.h>
+#include <linux/ratelimit.h>
+#include <linux/rtnetlink.h>
+#include <linux/skbuff.h>
+#include <linux/u64_stats_sync.h>
+
+#include "shim.h"
+
+/* Frames a queue holds for NAPI before new ones are dropped. */
+#define RHV_NETVSC_RXQ_LIMIT 4096
+/* Number of counters rhv_netvsc_rs_counters() fills (the order of the names below). */
+#define RHV_NETVSC_RS_COUNTERS 6
+
+static const char rhv_netvsc_rs_counter_names[RHV_NETVSC_RS_COUNTERS][ETH_GSTRING_LEN] = {
+	"host_bad_packets", "host_unknown_completions", "tx_busy", "tx_ring_full",
+	"tx_dropped_host", "rx_bad_frames",
+};
+
+static const char rhv_netvsc_queue_stat_names[4][ETH_GSTRING_LEN] = {
+	"rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
+};
+
+struct rhv_netvsc_queue {
+	struct napi_struct napi;
+	struct sk_buff_head rxq;
+	struct u64_stats_sync rx_sync;
+	u64_stats_t rx_packets;
+	u64_stats_t rx_bytes;
+	struct u64_stats_sync tx_sync;
+	u64_stats_t tx_packets;
+	u64_stats_t tx_bytes;
+};
+
+struct rhv_netvsc_priv {
+	const void *ctx;
+	atomic_long_t rx_dropped;
+	atomic_long_t tx_dropped;
+	struct rhv_netvsc_queue q[RHV_NETVSC_MAX_QUEUES];
+};
+
+static DEFINE_RATELIMIT_STATE(rhv_netvsc_complaints, 5 * HZ, 10);
+
+bool rhv_netvsc_ratelimit(void)
+{
+	return __ratelimit(&rhv_netvsc_complaints);
+}
+
+static struct rhv_netvsc_priv *priv_of(struct net_device *ndev)
+{
+	return netdev_priv(ndev);
+}
+
+static int rhv_netvsc_poll(struct napi_struct *napi, int budget)
+{
+	struct rhv_netvsc_queue *rq = container_of(napi, struct rhv_netvsc_queue, napi);
+	u64 bytes = 0;
+	int done = 0;
+
+	while (done < budget) {
+		struct sk_buff *skb = skb_dequeue(&rq->rxq);
+
+		if (!skb)
+			break;
+		bytes += skb->len + ETH_HLEN;
+		napi_gro_receive(napi, skb);
+		done++;
+	}
+	if (done) {
+		u64_stats_update_begin(&rq->rx_sync);
+		u64_stats_add(&rq->rx_packets, done);
+		u64_stats_add(&rq->rx_bytes, bytes);
+		u64_stats_update_end(&rq->rx_sync);
+	}
+	/* A frame queued after the loop found the list empty re-schedules the instance. */
+	if (done < budget)
+		napi_complete_done(napi, done);
+	return done;
+}
+
+static int rhv_netvsc_open(struct net_device *ndev)
+{
+	struct rhv_netvsc_priv *p = priv_of(ndev);
+	int i, ret;
+
+	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++)
+		napi_enable(&p->q[i].napi);
+	ret = rhv_netvsc_rs_open(p->ctx);
+	if (ret) {
+		for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++)
+			napi_disable(&p->q[i].napi);
+		return ret;
+	}
+	netif_tx_start_all_queues(ndev);
+	return 0;
+}
+
+static int rhv_netvsc_stop(struct net_device *ndev)
+{
+	struct rhv_netvsc_priv *p = priv_of(ndev);
+	int i;
+
+	rhv_netvsc_rs_stop(p->ctx);
+	netif_tx_disable(ndev);
+	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++) {
+		napi_disable(&p->q[i].napi);
+		skb_queue_purge(&p->q[i].rxq);
+	}
+	return 0;
+}
+
+static netdev_tx_t rhv_netvsc_xmit(struct sk_buff *skb, struct net_device *ndev)
+{
+	struct rhv_netvsc_priv *p = priv_of(ndev);
+	u16 q = skb_get_queue_mapping(skb);
+	unsigned int len = skb->len;
+	int ret;
+
+	if (q >= RHV_NETVSC_MAX_QUEUES) {
+		dev_kfree_skb_any(skb);
+		atomic_long_inc(&p->tx_dropped);
+		return NETDEV_TX_OK;
+	}
+	/* 0: sent; 1: busy, the skb is untouched and the queue stopped; 2: dropped and freed. */
+	ret = rhv_netvsc_rs_xmit(p->ctx, skb, q);
+	if (ret == 1)
+		return NETDEV_TX_BUSY;
+	if (ret == 0) {
+		struct rhv_netvsc_queue *tq = &p->q[q];
+
+		u64_stats_update_begin(&tq->tx_sync);
+		u64_stats_inc(&tq->tx_packets);
+		u64_stats_add(&tq->tx_bytes, len);
+		u64_stats_update_end(&tq->tx_sync);
+	} else {
+		atomic_long_inc(&p->tx_dropped);
+	}
+	return NETDEV_TX_OK;
+}
+
+static int rhv_netvsc_change_mtu(struct net_device *ndev, int mtu)
+{
+	struct rhv_netvsc_priv *p = priv_of(ndev);
+	int ret;
+
+	if (mtu < 0)
+		return -EINVAL;
+	ret = rhv_netvsc_rs_change_mtu(p->ctx, mtu);
+	if (!ret)
+		WRITE_ONCE(ndev->mtu, mtu);
+	return ret;
+}
+
+static void rhv_netvsc_get_stats64(struct net_device *ndev, struct rtnl_link_stats64 *s)
+{
+	struct rhv_netvsc_priv *p = priv_of(ndev);
+	int i;
+
+	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++) {
+		struct rhv_netvsc_queue *q = &p->q[i];
+		unsigned int start;
+		u64 a, b;
+
+		do {
+			start = u64_stats_fetch_begin(&q->rx_sync);
+			a = u64_stats_read(&q->rx_packets);
+			b = u64_stats_read(&q->rx_bytes);
+		} while (u64_stats_fetch_retry(&q->rx_sync, start));
+		s->rx_packets += a;
+		s->rx_bytes += b;
+		do {
+			start = u64_stats_fetch_begin(&q->tx_sync);
+			a = u64_stats_read(&q->tx_packets);
+			b = u64_stats_read(&q->tx_bytes);
+		} while (u64_stats_fetch_retry(&q->tx_sync, start));
+		s->tx_packets += a;
+		s->tx_bytes += b;
+	}
+	s->rx_dropped = atomic_long_read(&p->rx_dropped);
+	s->tx_dropped = atomic_long_read(&p->tx_dropped);
+}
+
+static const struct net_device_ops rhv_netvsc_ops = {
+	.ndo_open = rhv_netvsc_open,
+	.ndo_stop = rhv_netvsc_stop,
+	.ndo_start_xmit = rhv_netvsc_xmit,
+	.ndo_change_mtu = rhv_netvsc_change_mtu,
+	.ndo_get_stats64 = rhv_netvsc_get_stats64,
+	.ndo_validate_addr = eth_validate_addr,
+};
+
+static void rhv_netvsc_get_drvinfo(struct net_device *ndev, struct ethtool_drvinfo *info)
+{
+	strscpy(info->driver, KBUILD_MODNAME, sizeof(info->driver));
+	strscpy(info->version, "1.0", sizeof(info->version));
+	if (ndev->dev.parent)
+		strscpy(info->bus_info, dev_name(ndev->dev.parent), sizeof(info->bus_info));
+	info->n_stats = RHV_NETVSC_RS_COUNTERS + 4 * RHV_NETVSC_MAX_QUEUES;
+}
+
+static void rhv_netvsc_get_channels(struct net_device *ndev, struct ethtool_channels *ch)
+{
+	u32 max = 1, cur = 1;
+
+	rhv_netvsc_rs_channels(priv_of(ndev)->ctx, &max, &cur);
+	ch->max_combined = max;
+	ch->combined_count = cur;
+}
+
+static int rhv_netvsc_get_link_ksettings(struct net_device *ndev,
+					 struct ethtool_link_ksettings *cmd)
+{
+	ethtool_link_ksettings_zero_link_mode(cmd, supported);
+	ethtool_link_ksettings_zero_link_mode(cmd, advertising);
+	cmd->base.speed = netif_carrier_ok(ndev) ? SPEED_10000 : SPEED_UNKNOWN;
+	cmd->base.duplex = netif_carrier_ok(ndev) ? DUPLEX_FULL : DUPLEX_UNKNOWN;
+	cmd->base.port = PORT_OTHER;
+	return 0;
+}
+
+static int rhv_netvsc_get_sset_count(struct net_device *ndev, int sset)
+{
+	if (sset != ETH_SS_STATS)
+		return -EOPNOTSUPP;
+	return RHV_NETVSC_RS_COUNTERS + 4 * RHV_NETVSC_MAX_QUEUES;
+}
+
+static void rhv_netvsc_get_strings(struct net_device *ndev, u32 sset, u8 *data)
+{
+	int i, j;
+
+	if (sset != ETH_SS_STATS)
+		return;
+	for (i = 0; i < RHV_NETVSC_RS_COUNTERS; i++)
+		ethtool_puts(&data, rhv_netvsc_rs_counter_names[i]);
+	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++)
+		for (j = 0; j < 4; j++)
+			ethtool_sprintf(&data, "queue_%d_%s", i, rhv_netvsc_queue_stat_names[j]);
+}
+
+static void rhv_netvsc_get_ethtool_stats(struct net_device *ndev, struct ethtool_stats *st,
+					 u64 *data)
+{
+	struct rhv_netvsc_priv *p = priv_of(ndev);
+	int i;
+
+	rhv_netvsc_rs_counters(p->ctx, data, RHV_NETVSC_RS_COUNTERS);
+	data += RHV_NETVSC_RS_COUNTERS;
+	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++) {
+		struct rhv_netvsc_queue *q = &p->q[i];
+		unsigned int start;
+
+		do {
+			start = u64_stats_fetch_begin(&q->rx_sync);
+			data[0] = u64_stats_read(&q->rx_packets);
+			data[1] = u64_stats_read(&q->rx_bytes);
+		} while (u64_stats_fetch_retry(&q->rx_sync, start));
+		do {
+			start = u64_stats_fetch_begin(&q->tx_sync);
+			data[2] = u64_stats_read(&q->tx_packets);
+			data[3] = u64_stats_read(&q->tx_bytes);
+		} while (u64_stats_fetch_retry(&q->tx_sync, start));
+		data += 4;
+	}
+}
+
+static const struct ethtool_ops rhv_netvsc_ethtool_ops = {
+	.get_drvinfo = rhv_netvsc_get_drvinfo,
+	.get_link = ethtool_op_get_link,
+	.get_channels = rhv_netvsc_get_channels,
+	.get_link_ksettings = rhv_netvsc_get_link_ksettings,
+	.get_sset_count = rhv_netvsc_get_sset_count,
+	.get_strings = rhv_netvsc_get_strings,
+	.get_ethtool_stats = rhv_netvsc_get_ethtool_stats,
+};
+
+/* A net_device with RHV_NETVSC_MAX_QUEUES queues (one in use), carrier off, not registered. */
+struct net_device *rhv_netvsc_alloc(struct device *parent, const void *ctx)
+{
+	struct net_device *ndev;
+	struct rhv_netvsc_priv *p;
+	int i;
+
+	ndev = alloc_etherdev_mq(sizeof(*p), RHV_NETVSC_MAX_QUEUES);
+	if (!ndev)
+		return NULL;
+	p = netdev_priv(ndev);
+	p->ctx = ctx;
+	atomic_long_set(&p->rx_dropped, 0);
+	atomic_long_set(&p->tx_dropped, 0);
+	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++) {
+		skb_queue_head_init(&p->q[i].rxq);
+		u64_stats_init(&p->q[i].rx_sync);
+		u64_stats_init(&p->q[i].tx_sync);
+		netif_napi_add(ndev, &p->q[i].napi, rhv_netvsc_poll);
+	}
+	SET_NETDEV_DEV(ndev, parent);
+	ndev->netdev_ops = &rhv_netvsc_ops;
+	ndev->ethtool_ops = &rhv_netvsc_ethtool_ops;
+	ndev->hw_features = NETIF_F_SG;
+	ndev->features = NETIF_F_SG;
+	ndev->min_mtu = ETH_MIN_MTU;
+	netif_set_real_num_tx_queues(ndev, 1);
+	netif_set_real_num_rx_queues(ndev, 1);
+	netif_carrier_off(ndev);
+	return ndev;
+}
+
+/* Before registration only: the host checks receive checksums. */
+void rhv_netvsc_set_rxcsum(struct net_device *ndev)
+{
+	ndev->hw_features |= NETIF_F_RXCSUM;
+	ndev->features |= NETIF_F_RXCSUM;
+}
+
+/* Before registration only. */
+void rhv_netvsc_set_ctx(struct net_device *ndev, const void *ctx)
+{
+	priv_of(ndev)->ctx = ctx;
+}
+
+int rhv_netvsc_register(struct net_device *ndev, const u8 *mac, u32 max_mtu)
+{
+	eth_hw_addr_set(ndev, mac);
+	ndev->max_mtu = max_mtu;
+	return register_netdev(ndev);
+}
+
+void rhv_netvsc_unregister(struct net_device *ndev)
+{
+	unregister_netdev(ndev);
+}
+
+/* Never registered, or unregistered: frees it (and its NAPI instances). */
+void rhv_netvsc_free(struct net_device *ndev)
+{
+	struct rhv_netvsc_priv *p = priv_of(ndev);
+	int i;
+
+	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++)
+		skb_queue_purge(&p->q[i].rxq);
+	free_netdev(ndev);
+}
+
+/* Before registration, or with the RTNL held. */
+int rhv_netvsc_set_queues(struct net_device *ndev, u32 n)
+{
+	int ret;
+
+	if (n == 0 || n > RHV_NETVSC_MAX_QUEUES)
+		return -EINVAL;
+	ret = netif_set_real_num_tx_queues(ndev, n);
+	if (ret)
+		return ret;
+	return netif_set_real_num_rx_queues(ndev, n);
+}
+
+void rhv_netvsc_carrier(struct net_device *ndev, bool on)
+{
+	if (on)
+		netif_carrier_on(ndev);
+	else
+		netif_carrier_off(ndev);
+}
+
+/* A received frame of `len` >= ETH_HLEN bytes for queue `q`; softirq context. */
+int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 hash,
+		  bool csum_ok)
+{
+	struct rhv_netvsc_priv *p = priv_of(ndev);
+	struct rhv_netvsc_queue *rq;
+	struct sk_buff *skb;
+
+	if (q >= RHV_NETVSC_MAX_QUEUES || len < ETH_HLEN)
+		return -EINVAL;
+	rq = &p->q[q];
+	if (!netif_running(ndev) || skb_queue_len(&rq->rxq) >= RHV_NETVSC_RXQ_LIMIT) {
+		atomic_long_inc(&p->rx_dropped);
+		return -ENOBUFS;
+	}
+	skb = netdev_alloc_skb_ip_align(ndev, len);
+	if (!skb) {
+		atomic_long_inc(&p->rx_dropped);
+		return -ENOMEM;
+	}
+	skb_put_data(skb, data, len);
+	skb->protocol = eth_type_trans(skb, ndev);
+	if (csum_ok)
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+	if (hash)
+		skb_set_hash(skb, hash, PKT_HASH_TYPE_L4);
+	skb_record_rx_queue(skb, q);
+	skb_queue_tail(&rq->rxq, skb);
+	napi_schedule(&rq->napi);
+	return 0;
+}
+
+void rhv_netvsc_rx_dropped(struct net_device *ndev)
+{
+	atomic_long_inc(&priv_of(ndev)->rx_dropped);
+}
+
+void rhv_netvsc_tx_stop(struct net_device *ndev, u16 q)
+{
+	if (q < ndev->num_tx_queues)
+		netif_tx_stop_queue(netdev_get_tx_queue(ndev, q));
+}
+
+void rhv_netvsc_tx_wake(struct net_device *ndev, u16 q)
+{
+	if (q < ndev->real_num_tx_queues && netif_running(ndev))
+		netif_tx_wake_queue(netdev_get_tx_queue(ndev, q));
+}
+
+bool rhv_netvsc_tx_stopped(struct net_device *ndev, u16 q)
+{
+	if (q >= ndev->num_tx_queues)
+		return false;
+	return netif_tx_queue_stopped(netdev_get_tx_queue(ndev, q));
+}
+
+/* Stops transmission and waits for running ndo_start_xmit calls (RTNL held). */
+void rhv_netvsc_detach(struct net_device *ndev)
+{
+	netif_device_detach(ndev);
+	netif_tx_disable(ndev);
+}
+
+void rhv_netvsc_attach(struct net_device *ndev)
+{
+	netif_device_attach(ndev);
+}
+
+bool rhv_netvsc_running(struct net_device *ndev)
+{
+	return netif_running(ndev);
+}
+
+u32 rhv_netvsc_online_cpus(void)
+{
+	return num_online_cpus();
+}
+
+u32 rhv_netvsc_mtu(struct net_device *ndev)
+{
+	return READ_ONCE(ndev->mtu);
+}
+
+/* Inside ndo_start_xmit: whether the stack is about to hand over more frames. */
+bool rhv_netvsc_xmit_more(void)
+{
+	return netdev_xmit_more();
+}
+
+u32 rhv_netvsc_skb_len(struct sk_buff *skb)
+{
+	return skb->len;
+}
+
+/*
+ * The pages of the skb's data, linearised first, as 4 KiB PFNs (x86: PAGE_SIZE is the
+ * Hyper-V page size): the count, or a negative errno; `*offset` is the offset into the first.
+ */
+int rhv_netvsc_skb_pages(struct sk_buff *skb, u64 *pfns, u32 max, u32 *offset)
+{
+	unsigned long start;
+	u32 n, i;
+
+	if (skb_linearize(skb))
+		return -ENOMEM;
+	start = (unsigned long)skb->data;
+	*offset = offset_in_page(start);
+	n = DIV_ROUND_UP(*offset + skb->len, PAGE_SIZE);
+	if (n > max)
+		return -EMSGSIZE;
+	for (i = 0; i < n; i++)
+		pfns[i] = (virt_to_phys(skb->data) >> PAGE_SHIFT) + i;
+	return n;
+}
+
+/*
+ * Copies between a buffer shared with the host (4 KiB pages named by PFN, directly mapped:
+ * they come from get_zeroed_page()) and guest memory. The host may change the pages at any
+ * time: the copy is what the caller checks and uses, as the C driver does with its buffers.
+ */
+static int rhv_netvsc_span(u32 npfns, u32 offset, u32 len)
+{
+	u64 end = (u64)offset + len;
+
+	return end <= (u64)npfns * PAGE_SIZE ? 0 : -EINVAL;
+}
+
+static void *rhv_netvsc_page_addr(const u64 *pfns, u32 at)
+{
+	return (u8 *)phys_to_virt((phys_addr_t)pfns[at / PAGE_SIZE] << PAGE_SHIFT) +
+	       at % PAGE_SIZE;
+}
+
+int rhv_netvsc_buf_read(const u64 *pfns, u32 npfns, u32 offset, u8 *dst, u32 len)
+{
+	u32 done = 0;
+
+	if (rhv_netvsc_span(npfns, offset, len))
+		return -EINVAL;
+	while (done < len) {
+		u32 at = offset + done;
+		u32 n = min_t(u32, len - done, PAGE_SIZE - at % PAGE_SIZE);
+
+		memcpy(dst + done, rhv_netvsc_page_addr(pfns, at), n);
+		done += n;
+	}
+	return 0;
+}
+
+int rhv_netvsc_buf_write(const u64 *pfns, u32 npfns, u32 offset, const u8 *src, u32 len)
+{
+	u32 done = 0;
+
+	if (rhv_netvsc_span(npfns, offset, len))
+		return -EINVAL;
+	while (done < len) {
+		u32 at = offset + done;
+		u32 n = min_t(u32, len - done, PAGE_SIZE - at % PAGE_SIZE);
+
+		memcpy(rhv_netvsc_page_addr(pfns, at), src + done, n);
+		done += n;
+	}
+	return 0;
+}
+
+/* Copies the first `len` bytes of the skb's frame into the buffer at `offset`. */
+int rhv_netvsc_buf_write_skb(const u64 *pfns, u32 npfns, u32 offset, struct sk_buff *skb,
+			     u32 len)
+{
+	u32 done = 0;
+	int ret;
+
+	if (len > skb->len || rhv_netvsc_span(npfns, offset, len))
+		return -EINVAL;
+	while (done < len) {
+		u32 at = offset + done;
+		u32 n = min_t(u32, len - done, PAGE_SIZE - at % PAGE_SIZE);
+
+		ret = skb_copy_bits(skb, done, rhv_netvsc_page_addr(pfns, at), n);
+		if (ret)
+			return ret;
+		done += n;
+	}
+	return 0;
+}
+
+void rhv_netvsc_skb_free(struct sk_buff *skb)
+{
+	dev_kfree_skb_any(skb);
+}

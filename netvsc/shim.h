@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Prototypes of netvsc/shim.c; the Rust declarations are in netvsc/netdev.rs. */
+#ifndef RHV_NETVSC_SHIM_H
+#define RHV_NETVSC_SHIM_H
+
+#include <linux/types.h>
+
+struct device;
+struct net_device;
+struct sk_buff;
+
+/* Most queues (channels) a device gets. */
+#define RHV_NETVSC_MAX_QUEUES 8
+
+bool rhv_netvsc_ratelimit(void);
+struct net_device *rhv_netvsc_alloc(struct device *parent, const void *ctx);
+void rhv_netvsc_set_rxcsum(struct net_device *ndev);
+void rhv_netvsc_set_ctx(struct net_device *ndev, const void *ctx);
+int rhv_netvsc_register(struct net_device *ndev, const u8 *mac, u32 max_mtu);
+void rhv_netvsc_unregister(struct net_device *ndev);
+void rhv_netvsc_free(struct net_device *ndev);
+int rhv_netvsc_set_queues(struct net_device *ndev, u32 n);
+void rhv_netvsc_carrier(struct net_device *ndev, bool on);
+int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 hash, bool csum_ok);
+void rhv_netvsc_rx_dropped(struct net_device *ndev);
+void rhv_netvsc_tx_stop(struct net_device *ndev, u16 q);
+void rhv_netvsc_tx_wake(struct net_device *ndev, u16 q);
+bool rhv_netvsc_tx_stopped(struct net_device *ndev, u16 q);
+void rhv_netvsc_tx_done(struct net_device *ndev, u16 q, u32 len);
+void rhv_netvsc_detach(struct net_device *ndev);
+void rhv_netvsc_attach(struct net_device *ndev);
+bool rhv_netvsc_running(struct net_device *ndev);
+u32 rhv_netvsc_online_cpus(void);
+u32 rhv_netvsc_mtu(struct net_device *ndev);
+bool rhv_netvsc_xmit_more(void);
+u32 rhv_netvsc_skb_len(struct sk_buff *skb);
+u32 rhv_netvsc_skb_csum_info(struct sk_buff *skb);
+int rhv_netvsc_skb_pages(struct sk_buff *skb, u64 *pfns, u32 max, u32 *offset);
+int rhv_netvsc_buf_read(const u64 *pfns, u32 npfns, u32 offset, u8 *dst, u32 len);
+int rhv_netvsc_buf_write(const u64 *pfns, u32 npfns, u32 offset, const u8 *src, u32 len);
+int rhv_netvsc_buf_write_skb(const u64 *pfns, u32 npfns, u32 offset, struct sk_buff *skb,
+			     u32 len);
+void rhv_netvsc_skb_free(struct sk_buff *skb);
+
+/* Defined in Rust (netvsc/netdev.rs). */
+int rhv_netvsc_rs_open(const void *ctx);
+int rhv_netvsc_rs_stop(const void *ctx);
+int rhv_netvsc_rs_xmit(const void *ctx, struct sk_buff *skb, u16 q);
+int rhv_netvsc_rs_change_mtu(const void *ctx, u32 mtu);
+void rhv_netvsc_rs_channels(const void *ctx, u32 *max, u32 *cur);
+void rhv_netvsc_rs_counters(const void *ctx, u64 *out, u32 n);
+
+#endif

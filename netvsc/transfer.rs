@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The host-controlled numbers of the data path, checked before use (pure functions, tested
+//! by KUnit): the transfer-page header of a receive packet and each of its ranges, and the
+//! transaction id of a completion.
+
+use crate::control::{DATA_TRANS_BIT, REQUEST_TRANS_BIT};
+
+/// Most ranges one transfer-page packet may name.
+pub(crate) const MAX_RANGES: usize = 1024;
+
+/// What is wrong with a transfer-page header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TransferError {
+    /// Shorter than its fixed part.
+    Short,
+    /// Another transfer-page set than the receive buffer.
+    SetId(u16),
+    /// No ranges, too many, or more than the header holds.
+    Count(usize),
+}
+
+/// The range bytes (8 per range) of a transfer-page packet's extra header (the bytes between
+/// the VMBus descriptor and the payload), for the set `set_id`.
+pub(crate) fn ranges(header: &[u8], set_id: u16) -> Result<&[u8], TransferError> {
+    let fixed = header.get(..8).ok_or(TransferError::Short)?;
+    let id = u16::from_le_bytes([fixed[0], fixed[1]]);
+    if id != set_id {
+        return Err(TransferError::SetId(id));
+    }
+    let count = u32::from_le_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]) as usize;
+    if count == 0 || count > MAX_RANGES {
+        return Err(TransferError::Count(count));
+    }
+    header
+        .get(8..8 + count * 8)
+        .ok_or(TransferError::Count(count))
+}
+
+/// Whether the range `offset`/`len` of the receive buffer can be taken: inside the buffer of
+/// `buffer_len` bytes, not empty, no longer than a section and the copy buffer, 8-aligned.
+pub(crate) fn range_ok(offset: u32, len: u32, buffer_len: usize, limit: usize) -> bool {
+    let (offset, len) = (offset as usize, len as usize);
+    len != 0
+        && len <= limit
+        && offset % 8 == 0
+        && offset.checked_add(len).is_some_and(|end| end <= buffer_len)
+}
+
+/// Whom a completion's transaction id names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TransId {
+    /// A request waiting in `control`.
+    Request(u64),
+    /// Section `section` sent on queue `queue`.
+    Data {
+        /// The queue.
+        queue: u16,
+        /// The section.
+        section: u32,
+    },
+    /// Nothing the guest sent.
+    Unknown,
+}
+
+/// Decodes a completion's transaction id.
+pub(crate) fn trans_id(id: u64) -> TransId {
+    if id & REQUEST_TRANS_BIT != 0 {
+        TransId::Request(id)
+    } else if id & DATA_TRANS_BIT != 0 && id >> 48 & 0x3fff == 0 {
+        TransId::Data {
+            // CAST: bits 32..48.
+            queue: (id >> 32) as u16,
+            // CAST: the low 32 bits.
+            section: id as u32,
+        }
+    } else {
+        TransId::Unknown
+    }
+}
+
+/// The transaction id of section `section` sent on queue `queue`.
+pub(crate) fn data_trans_id(queue: u16, section: u32) -> u64 {
+    DATA_TRANS_BIT | u64::from(queue) << 32 | u64::from(section)
+}

@@ -25,8 +25,9 @@ RHV_HOST_PACKAGES=(
 	# the network scenarios: iperf3 on both ends, ethtool in the guest
 	iperf3 ethtool
 	# the storage scenarios: mkfs.ext4 in the guest (busybox has none); the storage benchmark
-	# (bench/run): fio in the guest, and a C compiler for its SysV shm shim
-	e2fsprogs fio gcc
+	# (bench/run): fio in the guest, and a C compiler for its SysV shm shim; storage-verify's
+	# pattern checker is a static C program (libc.a)
+	e2fsprogs fio gcc libc6-dev
 	# building the patched QEMU
 	libglib2.0-dev libpixman-1-dev ninja-build libfdt-dev zlib1g-dev python3-venv dpkg-dev pkg-config patch
 )

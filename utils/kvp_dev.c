@@ -97,22 +97,21 @@ static int kvp_op_open(struct inode *inode, struct file *file)
 static int kvp_op_release(struct inode *inode, struct file *file)
 {
 	unsigned long flags;
-	bool current_session;
 
+	/*
+	 * The daemon is reported gone before the device can be opened again, so that a new
+	 * daemon's registration never meets the old daemon's state.
+	 */
+	mutex_lock(&kvp_entry_lock);
+	if (kvp_ctx && !kvp_stale(file))
+		rhv_utils_kvp_daemon_gone(kvp_ctx);
 	spin_lock_irqsave(&kvp_lock, flags);
-	current_session = (unsigned long)file->private_data == kvp_session;
-	if (current_session) {
+	if ((unsigned long)file->private_data == kvp_session) {
 		kvp_open = false;
 		kvp_outbox_len = 0;
 	}
 	spin_unlock_irqrestore(&kvp_lock, flags);
-
-	if (current_session) {
-		mutex_lock(&kvp_entry_lock);
-		if (kvp_ctx)
-			rhv_utils_kvp_daemon_gone(kvp_ctx);
-		mutex_unlock(&kvp_entry_lock);
-	}
+	mutex_unlock(&kvp_entry_lock);
 	return 0;
 }
 

@@ -6,9 +6,9 @@
 //! `vmbus:<hex>` aliases) and opens each device's channel. Heartbeat, shutdown and timesync
 //! packets go through the IC framework (framework.rs) to their service (heartbeat.rs,
 //! shutdown.rs, timesync.rs) and are answered; timesync also registers the "hyperv" PTP
-//! clock. KVP packets are only logged so far.
+//! clock. KVP (kvp.rs) hands the host's requests to the guest's KVP daemon through
+//! `/dev/vmbus/hv_kvp` and answers with what the daemon says.
 
-use kernel::cpu::CpuId;
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
 use vmbus::{Device, DeviceId, Guid, OpenChannel, OpenParams, Packet, PacketHandler, PacketType};
@@ -17,9 +17,15 @@ use vmbus::{Device, DeviceId, Guid, OpenChannel, OpenParams, Packet, PacketHandl
 pub mod ic;
 #[path = "../drivers/proto/src/ic_msg.rs"]
 pub mod ic_msg;
+#[path = "../drivers/proto/src/kvp.rs"]
+pub mod kvp_proto;
 
 mod framework;
 mod heartbeat;
+mod kvp;
+mod kvp_daemon;
+mod kvp_tests;
+mod kvp_transport;
 mod shutdown;
 mod system;
 mod tests;
@@ -86,17 +92,15 @@ vmbus::vmbus_device_table!(
 
 /// Ring sizes of the C driver's `hv_utils` (three pages of data each way).
 const RING_SIZE: usize = 3 * 4096;
-/// KVP packets logged per channel; the rest are only counted.
-const LOGGED_PACKETS: u32 = 8;
 
 impl IcKind {
-    /// The framework's view of the service, for the ones this module answers.
-    fn service(self) -> Option<&'static Service> {
+    /// The framework's view of the service.
+    fn service(self) -> &'static Service {
         match self {
-            IcKind::Heartbeat => Some(&heartbeat::SERVICE),
-            IcKind::Shutdown => Some(&shutdown::SERVICE),
-            IcKind::Timesync => Some(&timesync::SERVICE),
-            IcKind::Kvp => None,
+            IcKind::Heartbeat => &heartbeat::SERVICE,
+            IcKind::Shutdown => &shutdown::SERVICE,
+            IcKind::Timesync => &timesync::SERVICE,
+            IcKind::Kvp => &kvp::SERVICE,
         }
     }
 }
@@ -108,12 +112,12 @@ enum FollowUp {
     Time(timesync::Sample),
 }
 
-/// Receives an IC channel's packets (softirq context) and answers them.
+/// Receives the packets of a heartbeat, shutdown or timesync channel (softirq context) and
+/// answers them.
 struct IcChannel {
     kind: IcKind,
     /// The negotiated service version (`major << 16 | minor`); zero before negotiation.
     version: Atomic<u32>,
-    packets: Atomic<u32>,
 }
 
 impl IcChannel {
@@ -122,22 +126,6 @@ impl IcChannel {
             0 => None,
             // CAST: the halves of the stored `major << 16 | minor`.
             v => Some(IcVersion::new((v >> 16) as u16, v as u16)),
-        }
-    }
-
-    fn log_packet(&self, channel: &vmbus::Channel, packet: &Packet<'_>) {
-        let n = self.packets.fetch_add(1, ordering::Relaxed);
-        if n < LOGGED_PACKETS {
-            pr_info!(
-                "{}: packet {} on relid {}: type {}, {} bytes, trans id {:#x}, on CPU {}\n",
-                self.kind.name(),
-                n + 1,
-                channel.relid(),
-                packet.packet_type,
-                packet.payload.len(),
-                packet.trans_id,
-                CpuId::current().as_u32()
-            );
         }
     }
 
@@ -226,13 +214,13 @@ fn on_message(
             }
             Err(verdict) => verdict,
         },
-        // Not answered through the framework (no `Service`).
+        // KVP has its own channel handler (kvp.rs).
         IcKind::Kvp => Verdict::Failed,
     }
 }
 
 /// A rate-limited complaint about what the host sent.
-fn complain(service: &Service, what: &str, value: usize) {
+pub(crate) fn complain(service: &Service, what: &str, value: usize) {
     if system::ratelimit() {
         pr_warn!("{}: {} ({})\n", service.name, what, value);
     }
@@ -240,10 +228,7 @@ fn complain(service: &Service, what: &str, value: usize) {
 
 impl PacketHandler for IcChannel {
     fn on_packet(&self, channel: &vmbus::Channel, packet: &Packet<'_>) {
-        let Some(service) = self.kind.service() else {
-            self.log_packet(channel, packet);
-            return;
-        };
+        let service = self.kind.service();
         if packet.packet_type != PacketType::DataInband as u16 {
             complain(
                 service,
@@ -287,11 +272,13 @@ fn act_on_shutdown(request: shutdown::Request) {
     }
 }
 
-/// A bound integration component: its open channel, closed before the clock work of a
-/// timesync device is cancelled (fields drop in declaration order).
+/// A bound integration component: its open channel (a KVP device keeps its own), closed
+/// before the clock work of a timesync device is cancelled (fields drop in declaration
+/// order).
 struct IntegrationComponent {
     kind: IcKind,
-    _channel: OpenChannel,
+    _channel: Option<OpenChannel>,
+    _kvp: Option<kvp::KvpDevice>,
     _clock: Option<timesync::ClockWork>,
 }
 
@@ -301,25 +288,30 @@ impl vmbus::Driver for IntegrationComponent {
     const ID_TABLE: vmbus::IdTable<IcKind> = &IC_TABLE;
 
     fn probe(dev: &Device<'_>, kind: &'static IcKind) -> Result<Pin<KBox<Self>>> {
-        let handler = KBox::new(
-            IcChannel {
-                kind: *kind,
-                version: Atomic::new(0),
-                packets: Atomic::new(0),
-            },
-            GFP_KERNEL,
-        )?;
-        let channel = dev.open(&OpenParams::new(RING_SIZE, RING_SIZE), handler)?;
+        let params = OpenParams::new(RING_SIZE, RING_SIZE);
+        let (channel, kvp) = if *kind == IcKind::Kvp {
+            (None, Some(kvp::KvpDevice::new(dev, &params)?))
+        } else {
+            let handler = KBox::new(
+                IcChannel {
+                    kind: *kind,
+                    version: Atomic::new(0),
+                },
+                GFP_KERNEL,
+            )?;
+            (Some(dev.open(&params, handler)?), None)
+        };
         dev_info!(
             dev.as_dev(),
             "{}: channel {} open\n",
             kind.name(),
-            channel.relid()
+            dev.relid()
         );
         Ok(KBox::pin(
             IntegrationComponent {
                 kind: *kind,
                 _channel: channel,
+                _kvp: kvp,
                 _clock: (*kind == IcKind::Timesync).then(timesync::ClockWork::new),
             },
             GFP_KERNEL,

@@ -79,6 +79,10 @@ struct RunArgs {
     /// bad-offer (malformed offers), ring-index (out-of-range ring indices on one channel).
     #[arg(long, value_name = "MODE", value_delimiter = ',')]
     hostile: Vec<hvsim::vmbus::HostileMode>,
+    /// How long the KVP device waits for the guest's answer to a request (default 35 s,
+    /// a little more than the 30 s Linux gives its daemon).
+    #[arg(long, value_name = "SECS")]
+    kvp_answer_timeout_secs: Option<u64>,
     /// Extra QEMU arguments, after `--`.
     #[arg(last = true)]
     qemu_args: Vec<String>,
@@ -130,6 +134,7 @@ fn main() -> std::process::ExitCode {
                 nics: a.nics,
                 disks: a.disks,
                 hostile: a.hostile,
+                kvp_answer_timeout: a.kvp_answer_timeout_secs.map(Duration::from_secs),
             };
             match boot::run(&config) {
                 Ok(code) => code,

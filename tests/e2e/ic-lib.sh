@@ -62,3 +62,33 @@ hvsim_log() {
 	# Always succeeds, like console(): a reader that stops early must not fail the pipeline.
 	sed 's/\x1b\[[0-9;]*m//g' "$E2E_OUT/hvsim.log" || true
 }
+
+# ic_power_host OP: the host side of a host-initiated shutdown or reboot (OP): once the guest
+# has loaded the drivers and the shutdown IC has negotiated, asks for OP.
+ic_power_host() {
+	local sd r
+	await_console '^RHV-STEP: utils-loaded' 90
+	sd=$(ic_target shutdown) || exit 1
+	ic_wait_ready "$sd" || exit 1
+	r=$(ic_ctl "$sd" "{\"op\":\"$1\"}") || exit 1
+	echo "requested: $r"
+}
+
+# ic_power_host_after OP: checks, once the guest is gone, that it agreed to OP (shutdown or
+# reboot), that the kernel ran the matching /sbin program and powered off or restarted, and
+# that hvsim exited 0.
+ic_power_host_after() {
+	local op=$1 init done what
+	case $op in
+	shutdown) init=poweroff done='Power down' what='power off' ;;
+	reboot) init=reboot done='Restarting system' what='restart' ;;
+	*) fail "ic_power_host_after: unknown request $op" ;;
+	esac
+	hvsim_log | grep 'shutdown request' || true
+	hvsim_log | grep -qE "op=\"?$op\"? status=\"?ok\"? the guest answered the shutdown request|the guest answered the shutdown request.*op=\"?$op\"?.*status=\"?ok" ||
+		fail "hvsim did not log the guest's OK to the $op request"
+	console | grep -q "^RHV-INIT: $init" || fail "the kernel did not run /sbin/$init"
+	console | grep -qE "reboot: $done" || fail "the kernel did not $what"
+	! console | grep -q '^RHV-EXIT:' || fail "the guest script ended instead of the $op"
+	expect_eq "hvsim exit code" 0 "$(final_state .exit_code)"
+}

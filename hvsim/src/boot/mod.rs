@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub disks: Vec<crate::storvsp::DiskConfig>,
     /// Deliberate host misbehaviour for robustness tests (`--hostile`).
     pub hostile: Vec<crate::vmbus::HostileMode>,
+    /// How long the KVP device waits for an answer (`--kvp-answer-timeout-secs`); `None`:
+    /// the default of [`crate::vmbus::IcConfig`].
+    pub kvp_answer_timeout: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +156,11 @@ fn vmbus_server(config: &RunConfig) -> Result<VmbusServer, BootError> {
     if !config.hostile.is_empty() {
         server.set_hostile(&config.hostile);
     }
-    server.add_integration_components()?;
+    let mut ics = crate::vmbus::IcConfig::default();
+    if let Some(t) = config.kvp_answer_timeout {
+        ics.kvp_answer_timeout = t;
+    }
+    server.add_integration_components_with(&ics)?;
     for nic in &config.nics {
         let device = crate::netvsp::Netvsp::new(nic.clone()).map_err(|source| BootError::Nic {
             tap: nic.tap.clone(),
@@ -362,6 +369,7 @@ mod tests {
             nics: Vec::new(),
             disks: Vec::new(),
             hostile: Vec::new(),
+            kvp_answer_timeout: None,
         }
     }
 

@@ -65,7 +65,8 @@
 //! its `hv_kvp_daemon` runs) and when 16 are already queued. Linux 7.3 with its stock daemon
 //! answers GET with an empty value (the daemon copies `value_size` = 0 bytes, and the kernel
 //! reads the value from the ENUMERATE layout), so GET is only good for "does the key exist";
-//! read values with ENUMERATE.
+//! read values with ENUMERATE. (`rhv_utils` asks the same daemon for the whole value and
+//! returns it.)
 
 mod command;
 mod component;

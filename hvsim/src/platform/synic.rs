@@ -42,6 +42,15 @@ const FIRST_VALID_VECTOR: u64 = 16;
 /// A queue this deep means the guest stopped taking messages; worth one warning.
 const QUEUE_WARN_DEPTH: usize = 1024;
 
+/// The two overlay pages a SynIC register points at.
+#[derive(Clone, Copy)]
+enum OverlayPage {
+    /// SIMP: the message page.
+    Message,
+    /// SIEFP: the event flags page.
+    EventFlags,
+}
+
 /// A write the TLFS answers with #GP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InvalidWrite;
@@ -115,18 +124,7 @@ impl Synic {
         value: u64,
         out: &mut Vec<u8>,
     ) -> Result<(), InvalidWrite> {
-        if value & PAGE_RESERVED != 0 {
-            return Err(InvalidWrite);
-        }
-        self.simp = value;
-        if page_of(mem, value).is_none() && value & PAGE_ENABLE != 0 {
-            tracing::warn!(
-                vp = self.vp,
-                "SIMP {value:#x} is outside guest RAM: no messages can be delivered"
-            );
-        }
-        self.refresh_all(mem, out);
-        Ok(())
+        self.set_page(OverlayPage::Message, mem, value, out)
     }
 
     pub fn set_siefp(
@@ -135,14 +133,34 @@ impl Synic {
         value: u64,
         out: &mut Vec<u8>,
     ) -> Result<(), InvalidWrite> {
+        self.set_page(OverlayPage::EventFlags, mem, value, out)
+    }
+
+    /// SIMP and SIEFP: the same format (enable bit, reserved bits, page number) and the same
+    /// effect (a page that appears may take what was queued for it).
+    fn set_page(
+        &mut self,
+        page: OverlayPage,
+        mem: &dyn SharedMemory,
+        value: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), InvalidWrite> {
         if value & PAGE_RESERVED != 0 {
             return Err(InvalidWrite);
         }
-        self.siefp = value;
+        let register = match page {
+            OverlayPage::Message => &mut self.simp,
+            OverlayPage::EventFlags => &mut self.siefp,
+        };
+        *register = value;
         if page_of(mem, value).is_none() && value & PAGE_ENABLE != 0 {
+            let (name, contents) = match page {
+                OverlayPage::Message => ("SIMP", "messages"),
+                OverlayPage::EventFlags => ("SIEFP", "events"),
+            };
             tracing::warn!(
                 vp = self.vp,
-                "SIEFP {value:#x} is outside guest RAM: no events can be delivered"
+                "{name} {value:#x} is outside guest RAM: no {contents} can be delivered"
             );
         }
         self.refresh_all(mem, out);

@@ -33,6 +33,13 @@ guest() {
 		left=$((left - 1))
 	done
 	echo "RHV-STEP: key-deleted"
+	# Stay up until the host has read its counters: it says so with one more key.
+	left=60
+	while ! grep -q rhv-e2e-done /var/lib/hyperv/.kvp_pool_0; do
+		[ $left -le 0 ] && { echo "guest: the host never said it was done"; exit 1; }
+		sleep 1
+		left=$((left - 1))
+	done
 	kill $daemon
 }
 
@@ -74,6 +81,8 @@ host() {
 	s=$(ic_ctl "$kvp" '{"op":"status"}') || exit 1
 	echo "status: $s"
 	expect_eq "bad KVP answers" 0 "$(echo "$s" | jq -r .bad)"
+	# Let the guest go; it powers off once the key arrives, so nothing is asked after this.
+	ic_ctl "$kvp" '{"op":"set","pool":"external","key":"rhv-e2e-done","value":"1"}' || exit 1
 }
 
 host_after() {

@@ -5,29 +5,13 @@ expect_poweroff=1
 
 guest() {
 	. /etc/rhv/ic.sh
-	stand_in_for_init || exit 1
-	load_vmbus || exit 1
-	load_utils || exit 1
-	echo "RHV-STEP: utils-loaded"
-	sleep 90
-	echo "guest: no reboot request came"
-	exit 1
+	await_power_request reboot || exit 1
 }
 
 host() {
-	await_console '^RHV-STEP: utils-loaded' 90
-	sd=$(ic_target shutdown) || exit 1
-	ic_wait_ready "$sd" || exit 1
-	r=$(ic_ctl "$sd" '{"op":"reboot"}') || exit 1
-	echo "requested: $r"
+	ic_power_host reboot
 }
 
 host_after() {
-	hvsim_log | grep 'shutdown request' || true
-	hvsim_log | grep -qE 'op="?reboot"? status="?ok"? the guest answered the shutdown request|the guest answered the shutdown request.*op="?reboot"?.*status="?ok' ||
-		fail "hvsim did not log the guest's OK to the reboot request"
-	console | grep -q '^RHV-INIT: reboot' || fail "the kernel did not run /sbin/reboot"
-	console | grep -qE 'reboot: Restarting system' || fail "the kernel did not restart"
-	! console | grep -q '^RHV-EXIT:' || fail "the guest script ended instead of being rebooted"
-	expect_eq "hvsim exit code" 0 "$(final_state .exit_code)"
+	ic_power_host_after reboot
 }

@@ -19,3 +19,16 @@ stand_in_for_init() {
 now_us() {
 	adjtimex | awk '/tv_sec/ { s = $2 } /tv_usec/ { u = $2 } END { printf "%d.%06d\n", s, u }'
 }
+
+# await_power_request OP: the guest side of a host-initiated shutdown or reboot (OP): loads
+# the drivers, says so, and waits; the kernel powers off or restarts from under the wait.
+# Returns 1 if no request came.
+await_power_request() {
+	stand_in_for_init || return 1
+	load_vmbus || return 1
+	load_utils || return 1
+	echo "RHV-STEP: utils-loaded"
+	sleep 90
+	echo "guest: no $1 request came"
+	return 1
+}

@@ -337,9 +337,20 @@ void rhv_netvsc_set_ctx(struct net_device *ndev, const void *ctx)
 
 int rhv_netvsc_register(struct net_device *ndev, const u8 *mac, u32 max_mtu)
 {
+	bool link_up = netif_carrier_ok(ndev);
+	int err;
+
 	eth_hw_addr_set(ndev, mac);
 	ndev->max_mtu = max_mtu;
-	return register_netdev(ndev);
+	/*
+	 * A carrier change before registration reaches no link watcher, so the operational
+	 * state would stay "unknown": register with the carrier off, then raise it.
+	 */
+	netif_carrier_off(ndev);
+	err = register_netdev(ndev);
+	if (!err && link_up)
+		netif_carrier_on(ndev);
+	return err;
 }
 
 void rhv_netvsc_unregister(struct net_device *ndev)

@@ -117,6 +117,28 @@ pub struct GpaDirectRange<'a> {
     pub pfns: &'a [u64],
 }
 
+/// The descriptor of a packet of type `ty` whose payload follows it directly (in-band data,
+/// completions): no transfer-page or GPA-direct header in between.
+fn simple_descriptor(
+    ty: PacketType,
+    payload: &[u8],
+    trans_id: u64,
+    completion: bool,
+) -> Result<PacketDescriptor> {
+    let len = DESCRIPTOR_SIZE as usize + payload.len();
+    Ok(PacketDescriptor {
+        packet_type: ty as u16,
+        offset8: (DESCRIPTOR_SIZE / 8) as u16,
+        len8: u16::try_from(len.div_ceil(8)).map_err(|_| EMSGSIZE)?,
+        flags: if completion {
+            PACKET_FLAG_COMPLETION_REQUESTED
+        } else {
+            0
+        },
+        trans_id,
+    })
+}
+
 struct Receiver {
     ring: InRing,
     buf: KVec<u8>,
@@ -219,18 +241,7 @@ impl Channel {
     /// [`Channel::signal`] after the last packet of the batch.
     #[inline(never)]
     pub fn send_batched(&self, payload: &[u8], trans_id: u64, completion: bool) -> Result<bool> {
-        let len = DESCRIPTOR_SIZE as usize + payload.len();
-        let desc = PacketDescriptor {
-            packet_type: PacketType::DataInband as u16,
-            offset8: (DESCRIPTOR_SIZE / 8) as u16,
-            len8: u16::try_from(len.div_ceil(8)).map_err(|_| EMSGSIZE)?,
-            flags: if completion {
-                PACKET_FLAG_COMPLETION_REQUESTED
-            } else {
-                0
-            },
-            trans_id,
-        };
+        let desc = simple_descriptor(PacketType::DataInband, payload, trans_id, completion)?;
         self.write_unsignalled(&[desc.as_bytes(), payload])
     }
 
@@ -252,18 +263,7 @@ impl Channel {
         trans_id: u64,
         completion: bool,
     ) -> Result {
-        let len = DESCRIPTOR_SIZE as usize + payload.len();
-        let desc = PacketDescriptor {
-            packet_type: ty as u16,
-            offset8: (DESCRIPTOR_SIZE / 8) as u16,
-            len8: u16::try_from(len.div_ceil(8)).map_err(|_| EMSGSIZE)?,
-            flags: if completion {
-                PACKET_FLAG_COMPLETION_REQUESTED
-            } else {
-                0
-            },
-            trans_id,
-        };
+        let desc = simple_descriptor(ty, payload, trans_id, completion)?;
         self.write(&[desc.as_bytes(), payload])
     }
 

@@ -15,10 +15,7 @@ timeout=600
 
 guest() {
 	. /etc/rhv/storage.sh
-	load_vmbus || exit 1
-	load_storage || exit 1
-	d=$(wait_scsi_disk 0 60) || exit 1
-	disk_line 0 "$d"
+	storage_up || exit 1
 	# name rw bs; the RAM disk is sparse on the host, so it is written once before it is read
 	# (reads then hit allocated memory, as they would on a real disk).
 	for job in seqwrite-1m-qd32:write:1M seqread-1m-qd32:read:1M \

@@ -25,6 +25,7 @@ guest() {
 	done
 	ethtool -i eth0 | sed 's/^/ETHTOOL-I: /'
 	ethtool eth0 | sed -n 's/^[[:space:]]*Link detected: /ETHTOOL-LINK: /p'
+	echo "RHV-NET: operstate $(cat /sys/class/net/eth0/operstate)"
 	echo "ETHTOOL-S: $(ethtool -S eth0 | grep -c ':')"
 	ethtool -S eth0 | grep -v " 0$" | sed "s/^/ETHTOOL-STAT: /"
 	echo "RHV-STEP: net-stats"
@@ -50,6 +51,7 @@ host_after() {
 	driver=$(console | sed -n 's/^ETHTOOL-I: driver: //p')
 	[ -n "$driver" ] || fail "ethtool -i names no driver"
 	expect_eq "ethtool link" yes "$(console | sed -n 's/^ETHTOOL-LINK: //p')"
+	expect_eq "eth0 operstate" up "$(console | sed -n 's/^RHV-NET: operstate //p')"
 	[ "$(console | sed -n 's/^ETHTOOL-S: //p')" -gt 0 ] 2>/dev/null || fail "ethtool -S shows no statistics"
 	echo "ok: ethtool: driver $driver, $(console | sed -n 's/^ETHTOOL-S: //p') statistics"
 	s=$E2E_OUT/netvsp-stats.json

@@ -6,10 +6,7 @@ timeout=300
 
 guest() {
 	. /etc/rhv/storage.sh
-	load_vmbus || exit 1
-	load_storage || exit 1
-	d=$(wait_scsi_disk 0 60) || exit 1
-	disk_line 0 "$d"
+	storage_up || exit 1
 	# I/O on LUN 0 for the whole hot-plug: write a pattern, read it back, compare, repeat.
 	dd if=/dev/urandom of=/tmp/pattern bs=64k count=16 2>/dev/null || exit 1
 	(

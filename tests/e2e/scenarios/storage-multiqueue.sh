@@ -7,10 +7,7 @@ timeout=200
 
 guest() {
 	. /etc/rhv/storage.sh
-	load_vmbus || exit 1
-	load_storage || exit 1
-	d=$(wait_scsi_disk 0 60) || exit 1
-	disk_line 0 "$d"
+	storage_up || exit 1
 	echo "RHV-QUEUES: cpus=$(nproc) hw_queues=$(ls /sys/block/$d/mq | wc -l)"
 	echo "RHV-STEP: before-io"
 	sleep 3

@@ -7,10 +7,7 @@ timeout=300
 
 guest() {
 	. /etc/rhv/storage.sh
-	load_vmbus || exit 1
-	load_storage || exit 1
-	d=$(wait_scsi_disk 0 60) || exit 1
-	disk_line 0 "$d"
+	storage_up || exit 1
 	echo "RHV-DISCARD: granularity=$(cat /sys/block/$d/queue/discard_granularity) max=$(cat /sys/block/$d/queue/discard_max_bytes)"
 	[ "$(cat /sys/block/$d/queue/discard_max_bytes)" -gt 0 ] || { echo "guest: $d does not discard"; exit 1; }
 	# No discard at mkfs time, so that only fstrim frees space.

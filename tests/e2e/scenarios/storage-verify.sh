@@ -11,10 +11,7 @@ timeout=300
 
 guest() {
 	. /etc/rhv/storage.sh
-	load_vmbus || exit 1
-	load_storage || exit 1
-	d=$(wait_scsi_disk 0 60) || exit 1
-	disk_line 0 "$d"
+	storage_up || exit 1
 	[ "$(disk_bytes "$d")" = 1073741824 ] || { echo "guest: $d is not 1 GiB"; exit 1; }
 	# Every 512-byte sector names this run's seed and its own LBA (verify-disk.c), so data
 	# that lands in the wrong place, comes back from the wrong place, or is stale shows as a

@@ -42,3 +42,12 @@ disk_bytes() {
 disk_line() {
 	echo "RHV-DISK: lun=$1 dev=$2 bytes=$(disk_bytes "$2") sector=$(cat "/sys/block/$2/queue/logical_block_size")"
 }
+
+# storage_up: loads the VMBus core and the storage driver, waits for the disk at LUN 0 and
+# prints its RHV-DISK line; the disk's name is left in $d.
+storage_up() {
+	load_vmbus || return 1
+	load_storage || return 1
+	d=$(wait_scsi_disk 0 60) || return 1
+	disk_line 0 "$d"
+}

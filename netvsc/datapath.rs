@@ -12,7 +12,7 @@
 
 use crate::buffer::SharedBuffer;
 use crate::control::{Awaited, Control};
-use crate::netdev::{ratelimit, NetDevice};
+use crate::netdev::{ratelimit, NetDevice, MAX_QUEUES};
 use crate::proto::{ndis, nvsp, rndis};
 use crate::sections::Sections;
 use crate::transfer::{self, TransId, TransferError};
@@ -118,6 +118,19 @@ impl Datapath {
         )
     }
 
+    /// Wakes every stopped transmit queue. The send sections are shared by all queues, so
+    /// the section one queue's completion frees may be what another, stopped queue waits
+    /// for; waking only the completing queue left a queue without sends of its own in
+    /// flight stopped for good (one TCP stream of several stalled).
+    fn wake_stopped_queues(&self) {
+        // CAST: MAX_QUEUES is 8.
+        for q in 0..MAX_QUEUES as u16 {
+            if self.ndev.queue_stopped(q) {
+                self.ndev.wake_queue(q);
+            }
+        }
+    }
+
     fn bad(&self, what: &str, value: u64) {
         bump(&self.counters.host_bad_packets);
         if ratelimit() {
@@ -179,9 +192,7 @@ impl QueueHandler {
                 bump(&dp.counters.tx_dropped_host);
             }
         }
-        if dp.ndev.queue_stopped(self.queue) {
-            dp.ndev.wake_queue(self.queue);
-        }
+        dp.wake_stopped_queues();
     }
 
     fn on_inband(&self, packet: &Packet<'_>) {

@@ -35,6 +35,18 @@ fn log_backend_error(disk: &ScsiDisk, what: &str, offset: u64, e: &std::io::Erro
 
 impl ScsiDisk {
     /// Bytes of `blocks` blocks, if they fit the data buffer.
+    /// The bytes a READ or WRITE of `blocks` at `lba` moves, once the range is on the medium
+    /// and the buffer holds them; otherwise the sense data to answer with.
+    fn checked_transfer(
+        &self,
+        lba: u64,
+        blocks: u32,
+        data: &dyn DataBuffer,
+    ) -> Result<usize, Sense> {
+        self.check_range(lba, u64::from(blocks))?;
+        self.transfer_bytes(blocks, data)
+    }
+
     fn transfer_bytes(&self, blocks: u32, data: &dyn DataBuffer) -> Result<usize, Sense> {
         let bytes = u64::from(blocks) * u64::from(self.block_size);
         match usize::try_from(bytes) {
@@ -50,10 +62,7 @@ impl ScsiDisk {
         blocks: u32,
         data: &mut dyn DataBuffer,
     ) -> Result<ScsiOutcome, DataError> {
-        if let Err(sense) = self.check_range(lba, u64::from(blocks)) {
-            return Ok(ScsiOutcome::check(sense));
-        }
-        let total = match self.transfer_bytes(blocks, data) {
+        let total = match self.checked_transfer(lba, blocks, data) {
             Ok(n) => n,
             Err(sense) => return Ok(ScsiOutcome::check(sense)),
         };
@@ -88,10 +97,7 @@ impl ScsiDisk {
         if self.read_only {
             return Ok(ScsiOutcome::check(Sense::WRITE_PROTECTED));
         }
-        if let Err(sense) = self.check_range(lba, u64::from(blocks)) {
-            return Ok(ScsiOutcome::check(sense));
-        }
-        let total = match self.transfer_bytes(blocks, data) {
+        let total = match self.checked_transfer(lba, blocks, data) {
             Ok(n) => n,
             Err(sense) => return Ok(ScsiOutcome::check(sense)),
         };

@@ -66,8 +66,12 @@ impl Storvsp {
                 Ok(json!({ "lun": lun, "backend": backend }))
             }
             Some("stats") => Ok(self.stats()),
+            Some("misbehave") => self
+                .misbehaviour
+                .arm(command)
+                .map_err(|e| error(format!("{}: {e}", self.name))),
             _ => Err(error(format!(
-                "{}: unknown command {command} (add_disk, remove_disk, stats)",
+                "{}: unknown command {command} (add_disk, remove_disk, stats, misbehave)",
                 self.name
             ))),
         }
@@ -115,6 +119,7 @@ impl Storvsp {
             "open_channels": self.open_channels.iter().collect::<Vec<_>>(),
             "counters": self.counters,
             "channel_srbs": self.channel_srbs,
+            "misbehaved": self.misbehaviour.done(),
             "reads": sum(|c| c.reads),
             "writes": sum(|c| c.writes),
             "bytes_read": sum(|c| c.bytes_read),

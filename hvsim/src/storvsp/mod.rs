@@ -27,7 +27,8 @@
 //! | --- | --- |
 //! | `{"op":"add_disk","disk":"ram:size=64M"}` | hot-adds a disk (syntax of `--disk`, see [`DiskConfig`]; `"lun":N` may be given here or in the text) and tells the guest to rescan: `{"lun":N}` |
 //! | `{"op":"remove_disk","lun":N}` | hot-removes the disk at LUN N (its data is flushed) and tells the guest to rescan: `{"lun":N,"backend":"..."}` |
-//! | `{"op":"stats"}` | the controller (protocol version, open channels, packet counters, SRBs per channel in `channel_srbs`), totals (`reads`, `writes`, `bytes_read`, `bytes_written`, `errors`: commands that did not end GOOD, ordinary refusals such as an unsupported mode page included, plus malformed requests) and every disk with its counters: `reads`, `writes`, `bytes_read`, `bytes_written`, `flushes`, `unmaps`, `bytes_unmapped`, `errors`, `allocated_bytes` |
+//! | `{"op":"stats"}` | the controller (protocol version, open channels, packet counters, SRBs per channel in `channel_srbs`), totals (`reads`, `writes`, `bytes_read`, `bytes_written`, `errors`: commands that did not end GOOD, ordinary refusals such as an unsupported mode page included, plus malformed requests) and every disk with its counters: `reads`, `writes`, `bytes_read`, `bytes_written`, `flushes`, `unmaps`, `bytes_unmapped`, `errors`, `allocated_bytes`, and `misbehaved` (bad packets sent per kind) |
+//! | `{"op":"misbehave","kinds":["unknown-id","short","duplicate"],"every":N,"count":M}` | sends a bad packet with every N-th SRB completion, M times, the kinds taking turns (see `misbehave`); `"kinds":[]` disarms: the plan |
 //!
 //! # Command line
 //!
@@ -40,6 +41,7 @@
 mod config;
 mod control;
 pub mod gpa_direct;
+mod misbehave;
 mod protocol;
 mod srb;
 #[cfg(test)]
@@ -139,6 +141,8 @@ pub struct Storvsp {
     counters: ControllerCounters,
     /// EXECUTE_SRBs per sub-channel index (multi-queue at work).
     channel_srbs: BTreeMap<u16, u64>,
+    /// Bad completions armed by the `misbehave` command.
+    misbehaviour: misbehave::MisbehaviourPlan,
 }
 
 impl std::fmt::Debug for Storvsp {
@@ -166,6 +170,7 @@ impl Storvsp {
             rescan_pending: false,
             counters: ControllerCounters::default(),
             channel_srbs: BTreeMap::new(),
+            misbehaviour: misbehave::MisbehaviourPlan::default(),
         };
         for disk in &config.disks {
             storvsp.add_disk(disk)?;

@@ -122,9 +122,17 @@ impl Storvsp {
         let wants_completion = packet.completion_requested()
             || request.header.flags & vstor::FLAG_REQUEST_COMPLETION != 0;
         let reply = self.dispatch(io, subchannel, packet, &request);
-        if wants_completion {
-            // The version may just have been agreed; the reply keeps the request's size.
-            self.complete(io, subchannel, packet.trans_id, &reply.as_bytes()[..len]);
+        if !wants_completion {
+            return;
+        }
+        // The version may just have been agreed; the reply keeps the request's size.
+        let bytes = &reply.as_bytes()[..len];
+        if request.operation() == Ok(Operation::ExecuteSrb) {
+            for send in self.misbehaviour.completion(packet.trans_id, len) {
+                self.complete(io, subchannel, send.trans_id, &bytes[..send.len]);
+            }
+        } else {
+            self.complete(io, subchannel, packet.trans_id, bytes);
         }
     }
 

@@ -102,3 +102,46 @@ fn completions_wait_for_ring_space() {
     assert_eq!(ids, vec![g.next_id, g.next_id - 1, g.next_id - 2]);
     assert_eq!(g.dev.stats()["counters"]["completions_deferred"], 3);
 }
+
+#[test]
+fn misbehave_sends_bad_packets_next_to_srb_completions_only() {
+    let mut g = Guest::new(&["ram:size=1M"], 1);
+    g.dev.on_open(&open_request(0)).unwrap();
+    g.linux_init();
+    let r = g
+        .dev
+        .control(&json!({"op": "misbehave", "kinds": ["short", "duplicate"], "count": 2}));
+    assert_eq!(
+        r,
+        Ok(json!({"kinds": ["short", "duplicate"], "every": 1, "count": 2}))
+    );
+    let mut tur = request(Operation::ExecuteSrb);
+    let mut srb = ScsiRequest::new_zeroed();
+    srb.length = vstor::SRB_SIZE_WIN8 as u16;
+    srb.cdb_length = 6;
+    tur.set_srb(&srb);
+    let sent = g.send_raw_all(0, PacketType::DataInband, &[], tur.as_bytes());
+    let id = g.next_id;
+    assert_eq!(sent.len(), 2);
+    assert_eq!((sent[0].0, sent[0].1.len()), (id, 8), "truncated first");
+    assert_eq!((sent[1].0, sent[1].1.len()), (id, 64), "then the real one");
+    let sent = g.send_raw_all(0, PacketType::DataInband, &[], tur.as_bytes());
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0], sent[1], "the completion twice");
+    // Spent: one completion per SRB again, and other requests were never touched.
+    assert_eq!(
+        g.send_raw_all(0, PacketType::DataInband, &[], tur.as_bytes())
+            .len(),
+        1
+    );
+    g.op(&request(Operation::QueryProperties));
+    let stats = g.dev.control(&json!({"op": "stats"})).unwrap();
+    assert_eq!(
+        stats["misbehaved"],
+        json!({"unknown-id": 0, "short": 1, "duplicate": 1})
+    );
+    assert!(g
+        .dev
+        .control(&json!({"op": "misbehave", "kinds": ["loud"]}))
+        .is_err());
+}

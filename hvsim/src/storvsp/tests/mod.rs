@@ -79,6 +79,21 @@ impl Guest {
         extra: &[u8],
         payload: &[u8],
     ) -> Option<Vec<u8>> {
+        let mut sent = self.send_raw_all(subchannel, packet_type, extra, payload);
+        assert!(sent.len() <= 1);
+        let (id, bytes) = sent.pop()?;
+        assert_eq!(id, self.next_id, "completion for another request");
+        Some(bytes)
+    }
+
+    /// Sends raw packet bytes on `subchannel`; returns every packet the controller sent.
+    fn send_raw_all(
+        &mut self,
+        subchannel: u16,
+        packet_type: PacketType,
+        extra: &[u8],
+        payload: &[u8],
+    ) -> Vec<(u64, Vec<u8>)> {
         self.next_id += 1;
         let before = self.ch.completions.len();
         let packet = IncomingPacket {
@@ -89,10 +104,7 @@ impl Guest {
             payload,
         };
         self.dev.handle_packet(&mut self.ch, subchannel, &packet);
-        assert!(self.ch.completions.len() <= before + 1);
-        let (id, bytes) = self.ch.completions.get(before)?.clone();
-        assert_eq!(id, self.next_id, "completion for another request");
-        Some(bytes)
+        self.ch.completions.split_off(before)
     }
 
     /// Sends a VSTOR packet in-band on the primary channel; returns the parsed completion.

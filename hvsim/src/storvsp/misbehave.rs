@@ -118,7 +118,7 @@ impl MisbehaviourPlan {
             return vec![real];
         }
         self.seen += 1;
-        if self.seen % self.every != 0 {
+        if !self.seen.is_multiple_of(self.every) {
             return vec![real];
         }
         self.left -= 1;

@@ -9,6 +9,7 @@ pub mod guest_ram;
 pub mod hv;
 pub mod ic;
 pub mod memory;
+pub mod misbehave;
 pub mod netvsp;
 pub mod platform;
 pub mod qemu;

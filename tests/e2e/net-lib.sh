@@ -46,10 +46,15 @@ netvsp() {
 }
 
 # release_guest: the guest waits in 'nc -l -p 7000' at the end; connecting lets it finish (and
-# proves the host can open a TCP connection to it).
+# proves the host can open a TCP connection to it). The guest may print the line the host
+# waits for a moment before nc listens, so a refused connection is retried for 30 s.
 release_guest() {
-	in_ns bash -c "exec 3<>/dev/tcp/$net_guest_ip/7000 && echo go >&3" ||
-		fail "cannot reach the guest on TCP port 7000"
+	local i
+	for i in $(seq 30); do
+		in_ns bash -c "exec 3<>/dev/tcp/$net_guest_ip/7000 && echo go >&3" 2>/dev/null && return 0
+		sleep 1
+	done
+	fail "cannot reach the guest on TCP port 7000"
 }
 
 # iperf_rate DIRECTION: the receiver's Mbit/s of the guest's iperf3 run (UP or DOWN).

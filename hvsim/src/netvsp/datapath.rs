@@ -12,6 +12,7 @@ use rhv_proto::rndis::{self, MessageHeader, PerPacketInfo, PPI_HASH_VALUE};
 use zerocopy::IntoBytes;
 
 use super::channel::{ChannelSet, Queued, VspChannel};
+use super::misbehave::{bad_rndis_message, BadPacket};
 use super::protocol::PacketError;
 use super::rx::{RxError, MAX_RANGES_PER_PACKET};
 use super::tx;
@@ -174,16 +175,24 @@ impl Netvsp {
                 self.stats.to_guest.drops += lost as u64;
                 return;
             };
+            // While misbehaving, one section and range are kept for a `bad-rndis` message.
+            let spare = usize::from(self.misbehaviour.armed());
             let n = q
                 .rndis
                 .len()
-                .min(recv.free_sections())
-                .min(MAX_RANGES_PER_PACKET);
+                .min(recv.free_sections().saturating_sub(spare))
+                .min(MAX_RANGES_PER_PACKET - spare);
             if n == 0 {
                 return;
             }
-            let batch: Vec<&[u8]> = q.rndis.iter().take(n).map(|m| m.bytes.as_slice()).collect();
-            let result = recv.deliver(ch, &batch);
+            let mut batch: Vec<&[u8]> =
+                q.rndis.iter().take(n).map(|m| m.bytes.as_slice()).collect();
+            let bad = self.misbehaviour.next_where(BadPacket::with_receive);
+            let bad_message = bad_rndis_message();
+            if bad == Some(BadPacket::BadRndis) {
+                batch.push(&bad_message);
+            }
+            let result = recv.deliver(ch, &batch, bad == Some(BadPacket::BadRange));
             if matches!(result, Err(RxError::Send(SendError::Full))) {
                 return;
             }

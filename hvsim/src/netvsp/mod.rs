@@ -33,6 +33,10 @@
 //!   `mac`, `rndis_initialized`, `packet_filter`, `channels`, `rss_table_entries`,
 //!   `receives_in_flight`.
 //!
+//! - `{"op":"misbehave","kinds":[...],"every":N,"count":M}`: bad packets for robustness
+//!   scenarios (`bad-range`, `bad-rndis`, `unknown-completion`, `duplicate-completion`; see
+//!   `misbehave`); `stats` reports how many were sent as `misbehaved`.
+//!
 //! Bad input from the guest (lengths, offsets, page ranges, unknown messages, completions
 //! that match nothing) drops the packet, counts it in `bad_packets` and logs a rate-limited
 //! warning; the guest still gets the completion it asked for, with a failure status.
@@ -42,6 +46,7 @@ mod buffers;
 mod channel;
 mod config;
 mod datapath;
+mod misbehave;
 mod protocol;
 mod rndis_control;
 mod rss;
@@ -122,6 +127,8 @@ pub struct Netvsp {
     frame_buf: Vec<u8>,
     /// Scratch: the bytes of a guest's message.
     gather_buf: Vec<u8>,
+    /// Bad packets armed by the `misbehave` command.
+    misbehaviour: crate::misbehave::Plan<misbehave::BadPacket>,
 }
 
 impl Netvsp {
@@ -152,6 +159,7 @@ impl Netvsp {
             stats: NetStats::default(),
             frame_buf: vec![0; 65_536 + 64],
             gather_buf: Vec::new(),
+            misbehaviour: crate::misbehave::Plan::default(),
         }
     }
 
@@ -204,6 +212,7 @@ impl Netvsp {
             "channels": self.queues.len(),
             "rss_table_entries": self.rndis.rss.table_len(),
             "receives_in_flight": self.recv.as_ref().map_or(0, |r| r.in_flight()),
+            "misbehaved": self.misbehaviour.done(),
         })
     }
 }
@@ -253,8 +262,10 @@ impl VmbusDevice for Netvsp {
                 Ok(serde_json::json!({ "link_up": up }))
             }
             Some("stats") => Ok(self.stats_json()),
+            Some("misbehave") => self.misbehaviour.arm(command).map_err(ControlError),
             _ => Err(ControlError(
-                "netvsp knows {\"op\":\"link\",\"up\":BOOL} and {\"op\":\"stats\"}".into(),
+                "netvsp knows {\"op\":\"link\",\"up\":BOOL}, {\"op\":\"stats\"} and {\"op\":\"misbehave\",...}"
+                    .into(),
             )),
         }
     }

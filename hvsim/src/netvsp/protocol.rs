@@ -232,8 +232,12 @@ impl Netvsp {
                         nvsp::STATUS_FAIL
                     }
                 };
-                let reply = nvsp::SendRndisPacketComplete { status };
-                self.complete(ch, packet, &nvsp::encode(&reply));
+                let reply = nvsp::encode(&nvsp::SendRndisPacketComplete { status });
+                if m.channel_type == nvsp::CHANNEL_TYPE_DATA && packet.completion_requested() {
+                    self.complete_data_send(index, packet.trans_id, &reply);
+                } else {
+                    self.complete(ch, packet, &reply);
+                }
             }
             GuestMessage::SendRndisPacketComplete(_) => {
                 return Err(PacketError::Misplaced(MessageType::SendRndisPacketComplete));

@@ -119,9 +119,15 @@ impl ReceiveBuffer {
     }
 
     /// Copies `messages` (at most [`MAX_RANGES_PER_PACKET`], each at most a section) into
-    /// free sections and sends them to the guest in one transfer-page packet on `ch`. On an
-    /// error nothing was delivered and the sections are free again.
-    pub fn deliver(&mut self, ch: &mut dyn VspChannel, messages: &[&[u8]]) -> Result<(), RxError> {
+    /// free sections and sends them to the guest in one transfer-page packet on `ch`; with
+    /// `bad_range` (misbehaviour) the packet names one more range, past the buffer's end. On
+    /// an error nothing was delivered and the sections are free again.
+    pub fn deliver(
+        &mut self,
+        ch: &mut dyn VspChannel,
+        messages: &[&[u8]],
+        bad_range: bool,
+    ) -> Result<(), RxError> {
         if messages.len() > MAX_RANGES_PER_PACKET {
             return Err(RxError::Send(SendError::TooLarge(messages.len() as u64)));
         }
@@ -138,8 +144,9 @@ impl ReceiveBuffer {
         let mut extra = Vec::with_capacity(8 + 8 * messages.len());
         extra.extend_from_slice(&self.pageset_id.to_le_bytes());
         extra.extend_from_slice(&[0, 0]); // sender_owns_set, reserved
-                                          // CAST: at most MAX_RANGES_PER_PACKET.
-        extra.extend_from_slice(&(messages.len() as u32).to_le_bytes());
+        let ranges = messages.len() + usize::from(bad_range);
+        // CAST: at most MAX_RANGES_PER_PACKET + 1.
+        extra.extend_from_slice(&(ranges as u32).to_le_bytes());
         let mut result = Ok(());
         for m in messages {
             let Some(section) = self.free.pop() else {
@@ -160,6 +167,13 @@ impl ReceiveBuffer {
         }
         if result.is_ok() && sections.len() != messages.len() {
             result = Err(RxError::Send(SendError::Full));
+        }
+        if bad_range {
+            let outside = TransferPageRange {
+                byte_count: 64,
+                byte_offset: u32::try_from(self.buffer.len()).unwrap_or(u32::MAX),
+            };
+            extra.extend_from_slice(outside.as_bytes());
         }
         if result.is_ok() {
             let trans_id = self.next_trans_id;

@@ -28,7 +28,7 @@
 //! | `{"op":"add_disk","disk":"ram:size=64M"}` | hot-adds a disk (syntax of `--disk`, see [`DiskConfig`]; `"lun":N` may be given here or in the text) and tells the guest to rescan: `{"lun":N}` |
 //! | `{"op":"remove_disk","lun":N}` | hot-removes the disk at LUN N (its data is flushed) and tells the guest to rescan: `{"lun":N,"backend":"..."}` |
 //! | `{"op":"stats"}` | the controller (protocol version, open channels, packet counters, SRBs per channel in `channel_srbs`), totals (`reads`, `writes`, `bytes_read`, `bytes_written`, `errors`: commands that did not end GOOD, ordinary refusals such as an unsupported mode page included, plus malformed requests) and every disk with its counters: `reads`, `writes`, `bytes_read`, `bytes_written`, `flushes`, `unmaps`, `bytes_unmapped`, `errors`, `allocated_bytes`, and `misbehaved` (bad packets sent per kind) |
-//! | `{"op":"misbehave","kinds":["unknown-id","short","duplicate"],"every":N,"count":M}` | sends a bad packet with every N-th SRB completion, M times, the kinds taking turns (see `misbehave`); `"kinds":[]` disarms: the plan |
+//! | `{"op":"misbehave","kinds":["unknown-id","short","duplicate"],"every":N,"count":M}` | sends a bad packet with every N-th SRB completion, M times, the kinds taking turns (see `misbehave` and `crate::misbehave`); `"kinds":[]` disarms: the plan |
 //!
 //! # Command line
 //!
@@ -142,7 +142,7 @@ pub struct Storvsp {
     /// EXECUTE_SRBs per sub-channel index (multi-queue at work).
     channel_srbs: BTreeMap<u16, u64>,
     /// Bad completions armed by the `misbehave` command.
-    misbehaviour: misbehave::MisbehaviourPlan,
+    misbehaviour: crate::misbehave::Plan<misbehave::BadCompletion>,
 }
 
 impl std::fmt::Debug for Storvsp {
@@ -170,7 +170,7 @@ impl Storvsp {
             rescan_pending: false,
             counters: ControllerCounters::default(),
             channel_srbs: BTreeMap::new(),
-            misbehaviour: misbehave::MisbehaviourPlan::default(),
+            misbehaviour: crate::misbehave::Plan::default(),
         };
         for disk in &config.disks {
             storvsp.add_disk(disk)?;

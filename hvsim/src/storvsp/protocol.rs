@@ -128,7 +128,9 @@ impl Storvsp {
         // The version may just have been agreed; the reply keeps the request's size.
         let bytes = &reply.as_bytes()[..len];
         if request.operation() == Ok(Operation::ExecuteSrb) {
-            for send in self.misbehaviour.completion(packet.trans_id, len) {
+            for send in
+                super::misbehave::srb_completion(&mut self.misbehaviour, packet.trans_id, len)
+            {
                 self.complete(io, subchannel, send.trans_id, &bytes[..send.len]);
             }
         } else {

@@ -9,6 +9,7 @@ use rhv_proto::rndis::{self, MessageHeader, MessageType};
 use zerocopy::IntoBytes;
 
 use super::*;
+use crate::vmbus::VmbusDevice;
 
 fn rndis_status(g: &mut Guest, channel: u16, t: u64) -> u32 {
     match g.completion(channel, t) {
@@ -309,4 +310,89 @@ fn random_garbage_never_panics() {
         }
     }
     assert!(g.bad_packets() > 1000);
+}
+
+/// The ranges (offset, length) of a transfer-page packet.
+fn ranges_of(s: &Sent) -> Vec<(u32, u32)> {
+    s.extra[8..]
+        .chunks_exact(8)
+        .map(|r| {
+            let len = u32::from_le_bytes(r[..4].try_into().unwrap());
+            (u32::from_le_bytes(r[4..].try_into().unwrap()), len)
+        })
+        .collect()
+}
+
+#[test]
+fn misbehave_sends_bad_receives_and_completions_next_to_good_ones() {
+    let mut g = Guest::new(Guest::config(1));
+    g.bring_up();
+    let armed = g.nic.control(&serde_json::json!({
+        "op": "misbehave",
+        "kinds": ["bad-range", "bad-rndis", "unknown-completion", "duplicate-completion"],
+    }));
+    assert!(armed.is_ok(), "{armed:?}");
+    let buffer_len = g.bus.gpadls[&g.recv_gpadl].ranges[0].pfns.len() as u32 * 4096;
+    let frame_in = |g: &mut Guest, tag| {
+        g.wire
+            .0
+            .lock()
+            .unwrap()
+            .from_host
+            .push_back(frame(MAC, tag, 60));
+        g.poll();
+        let s = g.take(0).expect("a transfer-page packet");
+        assert_eq!(s.packet_type, PacketType::DataUsingTransferPages);
+        s
+    };
+    // bad-range: the frame's range, then one past the end of the buffer.
+    let s = frame_in(&mut g, 1);
+    let r = ranges_of(&s);
+    assert_eq!(r.len(), 2);
+    assert!(r[0].0 + r[0].1 <= buffer_len);
+    assert!(r[1].0 >= buffer_len, "{r:?} in a buffer of {buffer_len}");
+    // bad-rndis: the frame, then a message claiming far more than its 44 bytes.
+    let s = frame_in(&mut g, 2);
+    let r = ranges_of(&s);
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[1].1, 44);
+    let base = g.bus.gpadls[&g.recv_gpadl].ranges[0].pfns[0] * 4096;
+    let mut header = [0u8; 8];
+    g.bus
+        .mem
+        .read_at(base + u64::from(r[1].0), &mut header)
+        .unwrap();
+    assert!(u32::from_le_bytes(header[4..].try_into().unwrap()) > 44);
+    // unknown-completion, then duplicate-completion, with the guest's data sends.
+    let send = |g: &mut Guest| {
+        let before = g.nic.stats().from_guest.frames;
+        let base = g.bus.gpadls[&g.send_gpadl].ranges[0].pfns[0] * 4096;
+        let m = data_message(&frame([0xff; 6], 9, 60));
+        g.bus.mem.write_at(base, &m).unwrap();
+        let payload = nvsp::encode(&nvsp::SendRndisPacket {
+            channel_type: nvsp::CHANNEL_TYPE_DATA,
+            send_buffer_section_index: 0,
+            send_buffer_section_size: m.len() as u32,
+        });
+        let t = g.packet(0, PacketType::DataInband, true, &[], &payload);
+        assert_eq!(g.nic.stats().from_guest.frames, before + 1);
+        let mut ids = Vec::new();
+        while let Some(s) = g.take(0) {
+            assert_eq!(s.packet_type, PacketType::Completion);
+            ids.push(s.trans_id);
+        }
+        (t, ids)
+    };
+    let (t, ids) = send(&mut g);
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], t);
+    assert_eq!(ids[1], t);
+    let (t, ids) = send(&mut g);
+    assert_eq!(ids, [t, t]);
+    let done = g.nic.control(&serde_json::json!({"op": "stats"})).unwrap()["misbehaved"].clone();
+    assert_eq!(
+        done,
+        serde_json::json!({"bad-range": 1, "bad-rndis": 1, "unknown-completion": 1,
+            "duplicate-completion": 1})
+    );
 }

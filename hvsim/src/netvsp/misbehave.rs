@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The NIC's bad packets for the `misbehave` command (see `crate::misbehave`). Each goes with
+//! a real packet, which is still sent, so a guest that drops the bad one loses at most what
+//! the bad one claimed to carry:
+//! - `bad-range`: a transfer-page packet of received frames names one more range, outside
+//!   the receive buffer;
+//! - `bad-rndis`: a transfer-page packet carries one more message, whose RNDIS header claims
+//!   more bytes than its range holds;
+//! - `unknown-completion`: before the completion of a guest's data send, a completion with an
+//!   id the guest never used;
+//! - `duplicate-completion`: the completion of a guest's data send, twice (by the time the
+//!   copy arrives its id may name another send).
+
+use rhv_proto::rndis;
+
+use super::channel::Outgoing;
+use super::Netvsp;
+use crate::misbehave::Kind;
+
+/// A kind of bad packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BadPacket {
+    BadRange,
+    BadRndis,
+    UnknownCompletion,
+    DuplicateCompletion,
+}
+
+impl Kind for BadPacket {
+    const ALL: &'static [Self] = &[
+        BadPacket::BadRange,
+        BadPacket::BadRndis,
+        BadPacket::UnknownCompletion,
+        BadPacket::DuplicateCompletion,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            BadPacket::BadRange => "bad-range",
+            BadPacket::BadRndis => "bad-rndis",
+            BadPacket::UnknownCompletion => "unknown-completion",
+            BadPacket::DuplicateCompletion => "duplicate-completion",
+        }
+    }
+}
+
+impl BadPacket {
+    /// Whether it goes with a transfer-page packet (else with a send completion).
+    pub(super) fn with_receive(self) -> bool {
+        matches!(self, BadPacket::BadRange | BadPacket::BadRndis)
+    }
+}
+
+/// The transaction ids `unknown-completion` uses: far above what a guest numbers its sends.
+const UNKNOWN_ID_BASE: u64 = 0x7bad_0000_0000_0000;
+/// What `bad-rndis` claims a 44-byte message holds.
+const BAD_RNDIS_LEN: u32 = 0x1000_0000;
+
+/// The message `bad-rndis` adds: an RNDIS data message header claiming [`BAD_RNDIS_LEN`]
+/// bytes, then zeros up to the fixed part of a data message.
+pub(super) fn bad_rndis_message() -> Vec<u8> {
+    let mut m = vec![0u8; 44];
+    m[..4].copy_from_slice(&(rndis::MessageType::Packet as u32).to_le_bytes());
+    m[4..8].copy_from_slice(&BAD_RNDIS_LEN.to_le_bytes());
+    m
+}
+
+impl Netvsp {
+    /// Queues the completion `payload` of the guest's data send `trans_id` on channel
+    /// `index`, with a bad packet when one is due.
+    pub(super) fn complete_data_send(&mut self, index: u16, trans_id: u64, payload: &[u8]) {
+        let bad = self.misbehaviour.next_where(|k| !k.with_receive());
+        let Some(q) = self.queues.get_mut(&index) else {
+            return;
+        };
+        let completion = |trans_id| Outgoing::Completion {
+            trans_id,
+            payload: payload.to_vec(),
+        };
+        match bad {
+            Some(BadPacket::UnknownCompletion) => {
+                q.nvsp
+                    .push_back(completion(UNKNOWN_ID_BASE | (trans_id & 0xffff_ffff)));
+            }
+            Some(BadPacket::DuplicateCompletion) => q.nvsp.push_back(completion(trans_id)),
+            _ => {}
+        }
+        q.nvsp.push_back(completion(trans_id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bad_rndis_message_claims_more_than_it_has() {
+        let m = bad_rndis_message();
+        assert!(rndis::Message::split(&m).is_err());
+        assert_eq!(u32::from_le_bytes([m[4], m[5], m[6], m[7]]), BAD_RNDIS_LEN);
+    }
+}

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0
+description="bad packets from the host (receive ranges outside the buffer, RNDIS lengths past their range, unknown and duplicate send completions) among the good ones: TCP still flows both ways, the guest stays up"
+. "$RHV_TOP/tests/e2e/net-lib.sh"
+guest_bins+=(ethtool)
+timeout=300
+
+# hvsim's netvsp sends a bad packet with every fifth eligible one (misbehave command), the
+# kinds taking turns: a transfer-page packet naming one more range past the end of the
+# receive buffer, one carrying one more RNDIS message whose length field claims 256 MiB, a
+# send completion with an id the guest never used, and a send completion twice. The good
+# packets still come, so a driver that drops the bad ones (and counts them) loses at most a
+# frame TCP retransmits.
+misbehave='{"op":"misbehave","kinds":["bad-range","bad-rndis","unknown-completion","duplicate-completion"],"every":5,"count":400}'
+
+guest() {
+	load_vmbus || exit 1
+	load_net || exit 1
+	wait_for /sys/class/net/eth0 30 || exit 1
+	ip addr add 10.231.0.2/24 dev eth0 && ip link set eth0 up || exit 1
+	ping -c 1 -w 60 10.231.0.1 >/dev/null 2>&1 || { echo "guest: no answer to ping"; exit 1; }
+	echo "RHV-STEP: ready"
+	# The host arms the misbehaviour, then connects: the go signal.
+	timeout 120 nc -l -p 7000 >/dev/null || { echo "guest: the host never connected"; exit 1; }
+	for dir in UP DOWN; do
+		flag=
+		[ $dir = DOWN ] && flag=-R
+		timeout 90 iperf3 -c 10.231.0.1 -t 4 -f m $flag >/tmp/iperf.txt 2>&1
+		rc=$?
+		sed "s/^/IPERF-$dir: /" /tmp/iperf.txt
+		[ $rc = 0 ] || { echo "guest: iperf3 $dir failed ($rc)"; exit 1; }
+	done
+	ping -c 3 -w 30 10.231.0.1 >/dev/null 2>&1 || { echo "guest: no answer to ping afterwards"; exit 1; }
+	ethtool -S eth0 | grep -v " 0$" | sed "s/^/ETHTOOL-STAT: /"
+	echo "RHV-STEP: traffic done"
+	if dmesg | grep -E 'BUG|Oops|general protection|Kernel panic|WARNING'; then
+		echo "guest: the kernel crashed or warned"
+		exit 1
+	fi
+	timeout 60 nc -l -p 7000 >/dev/null || { echo "guest: the host never connected"; exit 1; }
+}
+
+host() {
+	await_console '^RHV-STEP: ready' 150
+	netvsp "$misbehave" >/dev/null
+	release_guest
+	await_console '^RHV-STEP: traffic done' 250
+	netvsp '{"op":"stats"}' >"$E2E_OUT/netvsp-stats.json"
+	release_guest
+}
+
+host_after() {
+	s=$E2E_OUT/netvsp-stats.json
+	echo "misbehaved: $(jq -c .misbehaved "$s")"
+	for kind in bad-range bad-rndis unknown-completion duplicate-completion; do
+		n=$(jq ".misbehaved[\"$kind\"]" "$s")
+		[ "$n" -ge 10 ] || fail "only $n '$kind' packets were sent: the scenario did not test much"
+	done
+	for dir in UP DOWN; do
+		rate=$(iperf_rate $dir)
+		[ -n "$rate" ] || fail "no iperf3 $dir result on the console"
+		awk "BEGIN { exit !($rate > 0) }" || fail "iperf3 $dir moved nothing"
+		echo "ok: iperf3 $dir $rate Mbit/s with a misbehaving host"
+	done
+	# Our driver counts what it dropped (ethtool -S host_bad_packets / host_unknown_completions);
+	# the C driver only logs.
+	if [ "$E2E_DRIVERS" = rust ]; then
+		for c in host_bad_packets host_unknown_completions; do
+			n=$(console | sed -n "s/^ETHTOOL-STAT: *$c: //p")
+			[ "${n:-0}" -gt 0 ] || fail "ethtool -S $c is ${n:-0}: the bad packets were not noticed"
+			echo "ok: $c $n"
+		done
+	fi
+}

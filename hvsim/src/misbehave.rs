@@ -101,14 +101,14 @@ impl<K: Kind> Plan<K> {
     }
 
     /// An eligible packet is about to be sent: the bad packet to go with it, if any.
-    pub fn next(&mut self) -> Option<K> {
-        self.next_where(|_| true)
+    pub fn due(&mut self) -> Option<K> {
+        self.due_if(|_| true)
     }
 
     /// A packet is about to be sent that only the kinds `fits` accepts can go with: the bad
     /// packet to send with it, if any. Packets that do not fit the kind whose turn it is
     /// are not counted, so every kind gets its turn at a packet it fits.
-    pub fn next_where(&mut self, fits: impl Fn(K) -> bool) -> Option<K> {
+    pub fn due_if(&mut self, fits: impl Fn(K) -> bool) -> Option<K> {
         if self.kinds.is_empty() || self.left == 0 {
             return None;
         }
@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn disarmed_sends_nothing_bad() {
         let mut p = Plan::<Bad>::default();
-        assert_eq!(p.next(), None);
+        assert_eq!(p.due(), None);
         assert_eq!(p.done(), json!({"red": 0, "blue": 0}));
     }
 
@@ -169,7 +169,7 @@ mod tests {
             armed,
             json!({"kinds": ["red", "blue"], "every": 2, "count": 3})
         );
-        let got: Vec<Option<Bad>> = (0..8).map(|_| p.next()).collect();
+        let got: Vec<Option<Bad>> = (0..8).map(|_| p.due()).collect();
         use Bad::*;
         assert_eq!(
             got,
@@ -192,9 +192,9 @@ mod tests {
         let mut p = Plan::<Bad>::default();
         p.arm(&json!({"kinds": ["red", "blue"]})).unwrap();
         let blue_only = |k| k == Bad::Blue;
-        assert_eq!(p.next_where(blue_only), None, "red's turn");
-        assert_eq!(p.next(), Some(Bad::Red));
-        assert_eq!(p.next_where(blue_only), Some(Bad::Blue));
+        assert_eq!(p.due_if(blue_only), None, "red's turn");
+        assert_eq!(p.due(), Some(Bad::Red));
+        assert_eq!(p.due_if(blue_only), Some(Bad::Blue));
         assert_eq!(p.done(), json!({"red": 1, "blue": 1}));
     }
 
@@ -207,9 +207,9 @@ mod tests {
         assert!(p.arm(&json!({"kinds": ["red"], "every": 0})).is_err());
         assert!(p.arm(&json!({"kinds": ["red"], "count": -1})).is_err());
         p.arm(&json!({"kinds": ["red"]})).unwrap();
-        assert_eq!(p.next(), Some(Bad::Red));
+        assert_eq!(p.due(), Some(Bad::Red));
         p.arm(&json!({"kinds": []})).unwrap();
-        assert_eq!(p.next(), None);
+        assert_eq!(p.due(), None);
         assert_eq!(p.done(), json!({"red": 1, "blue": 0}));
     }
 }

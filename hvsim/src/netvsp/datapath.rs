@@ -187,7 +187,7 @@ impl Netvsp {
             }
             let mut batch: Vec<&[u8]> =
                 q.rndis.iter().take(n).map(|m| m.bytes.as_slice()).collect();
-            let bad = self.misbehaviour.next_where(BadPacket::with_receive);
+            let bad = self.misbehaviour.due_if(BadPacket::with_receive);
             let bad_message = bad_rndis_message();
             if bad == Some(BadPacket::BadRndis) {
                 batch.push(&bad_message);

@@ -68,7 +68,7 @@ impl Netvsp {
     /// Queues the completion `payload` of the guest's data send `trans_id` on channel
     /// `index`, with a bad packet when one is due.
     pub(super) fn complete_data_send(&mut self, index: u16, trans_id: u64, payload: &[u8]) {
-        let bad = self.misbehaviour.next_where(|k| !k.with_receive());
+        let bad = self.misbehaviour.due_if(|k| !k.with_receive());
         let Some(q) = self.queues.get_mut(&index) else {
             return;
         };

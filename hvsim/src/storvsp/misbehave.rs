@@ -52,7 +52,7 @@ pub(super) fn srb_completion(
     len: usize,
 ) -> Vec<Send> {
     let real = Send { trans_id, len };
-    match plan.next() {
+    match plan.due() {
         None => vec![real],
         Some(BadCompletion::UnknownId) => {
             let bogus = UNKNOWN_ID_BASE | (trans_id & 0xffff_ffff);

@@ -8,3 +8,5 @@ pub mod ndis;
 pub mod nvsp;
 #[path = "../drivers/proto/src/rndis.rs"]
 pub mod rndis;
+#[path = "../drivers/proto/src/wire.rs"]
+mod wire;

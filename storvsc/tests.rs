@@ -8,7 +8,9 @@ use kernel::prelude::*;
 #[cfg(CONFIG_KUNIT)]
 use crate::proto::vstor::{self, DataDirection, Operation, ScsiRequest, VstorPacket};
 #[cfg(CONFIG_KUNIT)]
-use crate::srb::{self, Command, Sent};
+use crate::srb::{self, Command, Outcome, Sent};
+#[cfg(CONFIG_KUNIT)]
+use zerocopy::FromZeros;
 
 /// A READ(10) of `length` bytes at LUN 3 of target 0.
 #[cfg(CONFIG_KUNIT)]
@@ -32,27 +34,9 @@ fn read10(length: u32) -> Command {
 /// `transferred` bytes.
 #[cfg(CONFIG_KUNIT)]
 fn completion(cmd: &Command, srb_status: u8, scsi_status: u8, transferred: u32) -> ScsiRequest {
-    let mut srb = srb::pack(cmd).map(|p| p.srb()).unwrap_or(ScsiRequest {
-        length: 0,
-        srb_status: 0,
-        scsi_status: 0,
-        port_number: 0,
-        path_id: 0,
-        target_id: 0,
-        lun: 0,
-        cdb_length: 0,
-        sense_info_length: 0,
-        data_in: 0,
-        reserved: 0,
-        data_transfer_length: 0,
-        cdb: [0; vstor::SRB_CDB_AREA_SIZE],
-        reserve: 0,
-        queue_tag: 0,
-        queue_action: 0,
-        srb_flags: 0,
-        time_out_value: 0,
-        queue_sort_key: 0,
-    });
+    let mut srb = srb::pack(cmd)
+        .map(|p| p.srb())
+        .unwrap_or_else(|_| ScsiRequest::new_zeroed());
     srb.srb_status = srb_status;
     srb.scsi_status = scsi_status;
     srb.data_transfer_length = transferred;
@@ -61,13 +45,21 @@ fn completion(cmd: &Command, srb_status: u8, scsi_status: u8, transferred: u32) 
     srb
 }
 
+/// What the driver makes of `srb` completing `cmd` (protocol WIN10).
 #[cfg(CONFIG_KUNIT)]
-fn sent(cmd: &Command) -> Sent {
-    Sent {
+fn outcome(cmd: &Command, srb: &ScsiRequest) -> Outcome {
+    let sent = Sent {
         opcode: cmd.cdb[0],
         length: cmd.length,
         address: (cmd.path, cmd.target, cmd.lun),
-    }
+    };
+    srb::outcome(&sent, srb, vstor::VERSION_WIN10)
+}
+
+/// What the driver makes of [`completion`]`(cmd, srb_status, scsi_status, transferred)`.
+#[cfg(CONFIG_KUNIT)]
+fn complete(cmd: &Command, srb_status: u8, scsi_status: u8, transferred: u32) -> Outcome {
+    outcome(cmd, &completion(cmd, srb_status, scsi_status, transferred))
 }
 
 /// Puts fixed-format sense data with `key`, `asc`, `ascq` into `srb`.
@@ -81,6 +73,18 @@ fn with_sense(mut srb: ScsiRequest, key: u8, asc: u8, ascq: u8) -> ScsiRequest {
     srb.sense_info_length = 18;
     srb.srb_status |= vstor::SRB_STATUS_AUTOSENSE_VALID;
     srb
+}
+
+/// A failed completion of `cmd` with CHECK CONDITION and sense `key`, `asc`, `ascq`.
+#[cfg(CONFIG_KUNIT)]
+fn check_condition(cmd: &Command, key: u8, asc: u8, ascq: u8) -> ScsiRequest {
+    let srb = completion(
+        cmd,
+        vstor::SRB_STATUS_ERROR,
+        srb::SAM_STAT_CHECK_CONDITION,
+        0,
+    );
+    with_sense(srb, key, asc, ascq)
 }
 
 #[kunit_tests(rhv_storvsc_srb_pack)]
@@ -208,11 +212,7 @@ mod completion_tests {
     #[test]
     fn success_reports_the_residual() {
         let c = read10(4096);
-        let o = srb::outcome(
-            &sent(&c),
-            &completion(&c, vstor::SRB_STATUS_SUCCESS, 0, 1024),
-            vstor::VERSION_WIN10,
-        );
+        let o = complete(&c, vstor::SRB_STATUS_SUCCESS, 0, 1024);
         assert_eq!(o.host_byte, srb::DID_OK);
         assert_eq!(o.status, srb::SAM_STAT_GOOD);
         assert_eq!(o.resid, 3072);
@@ -225,48 +225,30 @@ mod completion_tests {
     fn hostile_completions_fail_the_command() {
         let c = read10(4096);
         // More bytes than asked for.
-        let o = srb::outcome(
-            &sent(&c),
-            &completion(&c, vstor::SRB_STATUS_SUCCESS, 0, 4097),
-            vstor::VERSION_WIN10,
-        );
+        let o = complete(&c, vstor::SRB_STATUS_SUCCESS, 0, 4097);
         assert_eq!(o.host_byte, srb::DID_ERROR);
         assert_eq!(o.resid, 4096);
         assert_eq!(o.host_fault, Some(srb::HostFault::Overlong(4097)));
         // Another LUN's completion.
         let mut s = completion(&c, vstor::SRB_STATUS_SUCCESS, 0, 4096);
         s.lun = 4;
-        let o = srb::outcome(&sent(&c), &s, vstor::VERSION_WIN10);
+        let o = outcome(&c, &s);
         assert_eq!(o.host_byte, srb::DID_ERROR);
         assert_eq!(o.host_fault, Some(srb::HostFault::WrongAddress));
         // An SRB status nobody defined.
-        let o = srb::outcome(
-            &sent(&c),
-            &completion(&c, 0x3f, 0, 4096),
-            vstor::VERSION_WIN10,
-        );
+        let o = complete(&c, 0x3f, 0, 4096);
         assert_eq!(o.host_byte, srb::DID_BAD_TARGET);
         assert_eq!(o.host_fault, Some(srb::HostFault::UnknownSrbStatus(0x3f)));
         // PENDING is no completion.
-        let o = srb::outcome(&sent(&c), &completion(&c, 0, 0, 0), vstor::VERSION_WIN10);
+        let o = complete(&c, 0, 0, 0);
         assert_eq!(o.host_fault, Some(srb::HostFault::UnknownSrbStatus(0)));
     }
 
     #[test]
     fn sense_data_passes_with_check_condition_only() {
         let c = read10(4096);
-        let s = with_sense(
-            completion(
-                &c,
-                vstor::SRB_STATUS_ERROR,
-                srb::SAM_STAT_CHECK_CONDITION,
-                0,
-            ),
-            0x03,
-            0x11,
-            0x00,
-        );
-        let o = srb::outcome(&sent(&c), &s, vstor::VERSION_WIN10);
+        let s = check_condition(&c, 0x03, 0x11, 0x00);
+        let o = outcome(&c, &s);
         assert_eq!(o.host_byte, srb::DID_OK);
         assert_eq!(o.status, srb::SAM_STAT_CHECK_CONDITION);
         assert_eq!(o.sense_len, 18);
@@ -274,25 +256,19 @@ mod completion_tests {
         // A sense length past the SRB's sense area is cut to it.
         let mut long = s;
         long.sense_info_length = 0xff;
-        let o = srb::outcome(&sent(&c), &long, vstor::VERSION_WIN10);
+        let o = outcome(&c, &long);
         assert_eq!(o.sense_len, vstor::SENSE_BUFFER_SIZE);
         // Sense bytes without CHECK CONDITION are not passed on.
         let mut no_cc = s;
         no_cc.scsi_status = srb::SAM_STAT_GOOD;
-        let o = srb::outcome(&sent(&c), &no_cc, vstor::VERSION_WIN10);
+        let o = outcome(&c, &no_cc);
         assert_eq!(o.sense_len, 0);
     }
 
     #[test]
     fn status_mapping() {
         let c = read10(4096);
-        let map = |srb_status: u8| {
-            srb::outcome(
-                &sent(&c),
-                &completion(&c, srb_status, 0, 4096),
-                vstor::VERSION_WIN10,
-            )
-        };
+        let map = |srb_status: u8| complete(&c, srb_status, 0, 4096);
         // Errors without sense data fail at the host adapter, and transfer nothing.
         for st in [
             vstor::SRB_STATUS_ERROR,
@@ -321,31 +297,15 @@ mod completion_tests {
     #[test]
     fn changed_capacity_requeues_and_rescans() {
         let c = read10(4096);
-        let s = with_sense(
-            completion(
-                &c,
-                vstor::SRB_STATUS_ERROR,
-                srb::SAM_STAT_CHECK_CONDITION,
-                0,
-            ),
-            0x06,
-            0x2a,
-            0x09,
-        );
-        let o = srb::outcome(&sent(&c), &s, vstor::VERSION_WIN10);
+        let s = check_condition(&c, 0x06, 0x2a, 0x09);
+        let o = outcome(&c, &s);
         assert_eq!(o.host_byte, srb::DID_REQUEUE);
         assert_eq!(o.lun_action, srb::LunAction::Rescan);
         // "Operating parameters changed" too, but not "inquiry data changed" (3f/03).
         let s2 = with_sense(s, 0x06, 0x3f, 0x00);
-        assert_eq!(
-            srb::outcome(&sent(&c), &s2, vstor::VERSION_WIN10).lun_action,
-            srb::LunAction::Rescan
-        );
+        assert_eq!(outcome(&c, &s2).lun_action, srb::LunAction::Rescan);
         let s3 = with_sense(s, 0x06, 0x3f, 0x03);
-        assert_eq!(
-            srb::outcome(&sent(&c), &s3, vstor::VERSION_WIN10).lun_action,
-            srb::LunAction::None
-        );
+        assert_eq!(outcome(&c, &s3).lun_action, srb::LunAction::None);
     }
 
     #[test]
@@ -355,24 +315,16 @@ mod completion_tests {
         tur.cdb = [0; 16];
         tur.cdb_len = 6;
         tur.direction = DataDirection::None;
-        let o = srb::outcome(
-            &sent(&tur),
-            &completion(&tur, vstor::SRB_STATUS_ERROR, 0, 0),
-            vstor::VERSION_WIN10,
-        );
+        let o = complete(&tur, vstor::SRB_STATUS_ERROR, 0, 0);
         assert_eq!(o.host_byte, srb::DID_OK);
         // Hyper-V's failures of INQUIRY are taken as success with the data that came.
         let mut inq = read10(96);
         inq.cdb[0] = 0x12;
-        let o = srb::outcome(
-            &sent(&inq),
-            &completion(
-                &inq,
-                vstor::SRB_STATUS_ERROR,
-                srb::SAM_STAT_CHECK_CONDITION,
-                36,
-            ),
-            vstor::VERSION_WIN10,
+        let o = complete(
+            &inq,
+            vstor::SRB_STATUS_ERROR,
+            srb::SAM_STAT_CHECK_CONDITION,
+            36,
         );
         assert_eq!(o.host_byte, srb::DID_OK);
         assert_eq!(o.status, srb::SAM_STAT_GOOD);
@@ -380,11 +332,7 @@ mod completion_tests {
         // ATA pass-through errors are passed through.
         let mut ata = read10(512);
         ata.cdb[0] = 0x85;
-        let o = srb::outcome(
-            &sent(&ata),
-            &completion(&ata, vstor::SRB_STATUS_ERROR, 0, 0),
-            vstor::VERSION_WIN10,
-        );
+        let o = complete(&ata, vstor::SRB_STATUS_ERROR, 0, 0);
         assert_eq!(o.host_byte, srb::DID_PASSTHROUGH);
     }
 }

@@ -323,16 +323,7 @@ impl Connection {
 
     /// The callback vector fired on `cpu`: consume channel events and the message slot.
     pub(crate) fn on_interrupt(this: ArcBorrow<'_, Self>, cpu: CpuId) {
-        this.synic.take_events(cpu, |relid| {
-            let channel = this
-                .open
-                .lock()
-                .get(relid as usize)
-                .and_then(|c| c.as_ref().cloned());
-            if let Some(channel) = channel {
-                Channel::schedule(channel);
-            }
-        });
+        this.run_flagged_channels(cpu);
         let queued = {
             let mut inbox = this.inbox.lock();
             if !this.synic.has_message(cpu) {
@@ -353,6 +344,20 @@ impl Connection {
         }
     }
 
+    /// Schedules the open channels whose event flags `cpu`'s SynIC has set, clearing the flags.
+    fn run_flagged_channels(&self, cpu: CpuId) {
+        self.synic.take_events(cpu, |relid| {
+            let channel = self
+                .open
+                .lock()
+                .get(relid as usize)
+                .and_then(|c| c.as_ref().cloned());
+            if let Some(channel) = channel {
+                Channel::schedule(channel);
+            }
+        });
+    }
+
     /// `cpu` comes online (or is online when the module loads): enable its SynIC.
     pub(crate) fn on_cpu_online(&self, cpu: CpuId) -> Result {
         self.synic.enable(cpu)
@@ -367,16 +372,7 @@ impl Connection {
         self.move_channels_off(cpu)?;
         // Interrupts for the moved channels now go elsewhere; run what was flagged here
         // before the move (its work goes to another CPU with this CPU's BH queue).
-        self.synic.take_events(cpu, |relid| {
-            let channel = self
-                .open
-                .lock()
-                .get(relid as usize)
-                .and_then(|c| c.as_ref().cloned());
-            if let Some(channel) = channel {
-                Channel::schedule(channel);
-            }
-        });
+        self.run_flagged_channels(cpu);
         self.synic.disable();
         Ok(())
     }

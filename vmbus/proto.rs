@@ -18,3 +18,5 @@ pub mod synic;
 pub mod vmbus;
 #[path = "../drivers/proto/src/vmbus_msg.rs"]
 pub mod vmbus_msg;
+#[path = "../drivers/proto/src/wire.rs"]
+mod wire;

@@ -150,14 +150,7 @@ impl OutRing {
         let Some(needed) = self.waiting else {
             return Ok(false);
         };
-        let size = self.ring.size;
-        // ORDERING: pairs with the host's release store of `read_index` (as in `write`).
-        let read = self
-            .ring
-            .index(pages, READ_INDEX_OFFSET)?
-            .load(ordering::Acquire);
-        let read = check_index(read, size).map_err(RingFault::Host)?;
-        if !fits(needed, bytes_to_write(read, self.write, size)) {
+        if !self.has_room(pages, needed)? {
             return Ok(false);
         }
         self.waiting = None;
@@ -165,6 +158,20 @@ impl OutRing {
             .index(pages, PENDING_SEND_SIZE_OFFSET)?
             .store(0, ordering::Relaxed);
         Ok(true)
+    }
+
+    /// Whether `needed` bytes fit between our write index and the host's `read_index`
+    /// (checked: a bad one is the host's fault).
+    fn has_room(&self, pages: &SharedPages, needed: u32) -> Result<bool, RingFault> {
+        let size = self.ring.size;
+        // ORDERING: pairs with the host's release store of `read_index` after it consumed
+        // packets: the room it frees is really free.
+        let read = self
+            .ring
+            .index(pages, READ_INDEX_OFFSET)?
+            .load(ordering::Acquire);
+        let read = check_index(read, size).map_err(RingFault::Host)?;
+        Ok(fits(needed, bytes_to_write(read, self.write, size)))
     }
 
     /// Writes one packet made of `parts` (descriptor first) and returns whether the host must
@@ -181,24 +188,12 @@ impl OutRing {
             return Err(RingFault::Local(EMSGSIZE));
         }
         let size = self.ring.size;
-        // ORDERING: pairs with the host's release store of `read_index` after it consumed
-        // packets: the room it frees is really free.
-        let read = self
-            .ring
-            .index(pages, READ_INDEX_OFFSET)?
-            .load(ordering::Acquire);
-        let read = check_index(read, size).map_err(RingFault::Host)?;
-        if !fits(needed, bytes_to_write(read, self.write, size)) {
+        if !self.has_room(pages, needed)? {
             let pending = self.ring.index(pages, PENDING_SEND_SIZE_OFFSET)?;
             // ORDERING: full, so that the host's next read of `pending_send_sz` after it
             // advanced `read_index` sees it, and our re-check below sees that advance.
             pending.xchg(needed, ordering::Full);
-            let read = self
-                .ring
-                .index(pages, READ_INDEX_OFFSET)?
-                .load(ordering::Acquire);
-            let read = check_index(read, size).map_err(RingFault::Host)?;
-            if !fits(needed, bytes_to_write(read, self.write, size)) {
+            if !self.has_room(pages, needed)? {
                 self.waiting = Some(needed);
                 return Err(RingFault::Full);
             }

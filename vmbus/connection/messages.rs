@@ -11,6 +11,16 @@ use crate::channel_sysfs::ChannelDir;
 use crate::proto::vmbus::ModifyChannelResponse;
 use crate::subchannels::SubchannelEvent;
 
+/// The workers the message worker hands offers and rescinds to; each has its own queue
+/// and work item (1 and 2).
+#[derive(Clone, Copy)]
+enum Worker {
+    /// Adds and removes devices: primary channels' offers, rescinds and ALLOFFERS_DELIVERED.
+    Devices,
+    /// Adds and removes sub-channels.
+    Subchannels,
+}
+
 /// The key an answer carries, if its type has one.
 fn answer_key(ty: MessageType, bytes: &[u8]) -> Option<u32> {
     match ty {
@@ -50,19 +60,19 @@ impl Connection {
             MessageType::RescindChannelOffer => {
                 this.mark_rescinded(bytes);
                 if this.route_rescind(bytes) {
-                    Self::queue_for_subchannels(this, m);
+                    Self::queue_for(this, Worker::Subchannels, m);
                 } else {
-                    Self::queue_for_devices(this, m);
+                    Self::queue_for(this, Worker::Devices, m);
                 }
             }
             MessageType::OfferChannel => {
                 if this.route_offer(bytes) {
-                    Self::queue_for_subchannels(this, m);
+                    Self::queue_for(this, Worker::Subchannels, m);
                 } else {
-                    Self::queue_for_devices(this, m);
+                    Self::queue_for(this, Worker::Devices, m);
                 }
             }
-            MessageType::AllOffersDelivered => Self::queue_for_devices(this, m),
+            MessageType::AllOffersDelivered => Self::queue_for(this, Worker::Devices, m),
             other => {
                 if ratelimit() {
                     pr_warn!("ignoring unexpected channel message {:?}\n", other);
@@ -71,24 +81,48 @@ impl Connection {
         }
     }
 
-    /// Hands a message to the device worker.
-    fn queue_for_devices(this: &Arc<Self>, m: &SynicMessage) {
-        if this.device_queue.lock().push(*m, GFP_KERNEL).is_err() {
+    /// Hands a message to `worker`.
+    fn queue_for(this: &Arc<Self>, worker: Worker, m: &SynicMessage) {
+        if this.queue(worker).lock().push(*m, GFP_KERNEL).is_err() {
             pr_err!("out of memory: a channel message was dropped\n");
             return;
         }
         // Already queued is fine: the worker drains everything.
-        let _ = workqueue::system().enqueue::<Arc<Connection>, 1>(this.clone());
+        let _ = match worker {
+            Worker::Devices => workqueue::system().enqueue::<Arc<Connection>, 1>(this.clone()),
+            Worker::Subchannels => workqueue::system().enqueue::<Arc<Connection>, 2>(this.clone()),
+        };
     }
 
-    /// Hands a message to the sub-channel worker.
-    fn queue_for_subchannels(this: &Arc<Self>, m: &SynicMessage) {
-        if this.subchannel_queue.lock().push(*m, GFP_KERNEL).is_err() {
-            pr_err!("out of memory: a channel message was dropped\n");
-            return;
+    /// The messages waiting for `worker`.
+    fn queue(&self, worker: Worker) -> &Mutex<KVec<SynicMessage>> {
+        match worker {
+            Worker::Devices => &self.device_queue,
+            Worker::Subchannels => &self.subchannel_queue,
         }
-        // Already queued is fine: the worker drains everything.
-        let _ = workqueue::system().enqueue::<Arc<Connection>, 2>(this.clone());
+    }
+
+    /// What `worker` runs: handles its messages in arrival order until its queue is empty.
+    fn drain(this: &Arc<Self>, worker: Worker) {
+        loop {
+            let next = {
+                let mut q = this.queue(worker).lock();
+                if q.is_empty() {
+                    None
+                } else {
+                    q.remove(0).ok()
+                }
+            };
+            let Some(m) = next else { break };
+            let bytes = m.bytes();
+            match message_type(bytes) {
+                Ok(MessageType::OfferChannel) => Connection::on_offer(this, bytes),
+                Ok(MessageType::RescindChannelOffer) => this.on_rescind(bytes),
+                // Only the device worker is given these (see `dispatch`).
+                Ok(ty @ MessageType::AllOffersDelivered) => this.answer(ty, &m),
+                _ => {}
+            }
+        }
     }
 
     /// Whether an offer goes to the sub-channel worker: a well-formed sub-channel offer
@@ -300,28 +334,12 @@ fn log_bad_offer(e: OfferError) {
     }
 }
 
+/// The device worker: offers, rescinds and ALLOFFERS_DELIVERED, in arrival order.
 impl WorkItem<1> for Connection {
     type Pointer = Arc<Connection>;
 
     fn run(this: Arc<Connection>) {
-        loop {
-            let next = {
-                let mut q = this.device_queue.lock();
-                if q.is_empty() {
-                    None
-                } else {
-                    q.remove(0).ok()
-                }
-            };
-            let Some(m) = next else { break };
-            let bytes = m.bytes();
-            match message_type(bytes) {
-                Ok(MessageType::OfferChannel) => Connection::on_offer(&this, bytes),
-                Ok(MessageType::RescindChannelOffer) => this.on_rescind(bytes),
-                Ok(ty @ MessageType::AllOffersDelivered) => this.answer(ty, &m),
-                _ => {}
-            }
-        }
+        Connection::drain(&this, Worker::Devices);
     }
 }
 
@@ -330,23 +348,7 @@ impl WorkItem<2> for Connection {
     type Pointer = Arc<Connection>;
 
     fn run(this: Arc<Connection>) {
-        loop {
-            let next = {
-                let mut q = this.subchannel_queue.lock();
-                if q.is_empty() {
-                    None
-                } else {
-                    q.remove(0).ok()
-                }
-            };
-            let Some(m) = next else { break };
-            let bytes = m.bytes();
-            match message_type(bytes) {
-                Ok(MessageType::OfferChannel) => Connection::on_offer(&this, bytes),
-                Ok(MessageType::RescindChannelOffer) => this.on_rescind(bytes),
-                _ => {}
-            }
-        }
+        Connection::drain(&this, Worker::Subchannels);
     }
 }
 

@@ -2,7 +2,9 @@
 //! Wire formats shared by the guest kernel modules and `hvsim`.
 //!
 //! Every file under `src/` except this one is also compiled into the kernel modules (included
-//! with `#[path]`), so those files use only `core`, `zerocopy` and `zerocopy_derive`.
+//! with `#[path]`), so those files use only `core`, `zerocopy` and `zerocopy_derive`. `wire.rs`
+//! holds the [`wire_struct!`] macro, which a crate that includes `vmbus_msg.rs`, `nvsp.rs` or
+//! `rndis.rs` must include too.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -21,3 +23,4 @@ pub mod synic;
 pub mod vmbus;
 pub mod vmbus_msg;
 pub mod vstor;
+mod wire;

@@ -10,7 +10,7 @@
 //! `sizeof(struct nvsp_message)`), receivers accept anything long enough for the body.
 //!
 //! This file is also compiled into the kernel modules: `core` and `zerocopy` only, no sibling
-//! modules.
+//! modules; it expects `wire.rs` in the same crate.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -180,32 +180,10 @@ pub trait Body: FromBytes + IntoBytes + Immutable + Sized {
     const TYPE: MessageType;
 }
 
-/// Declares a packed message body with its size check and [`Body`] impl.
-macro_rules! body {
-    (
-        $(#[$meta:meta])*
-        $name:ident = $ty:ident, size $size:literal {
-            $($(#[$fmeta:meta])* pub $field:ident : $fty:ty,)*
-        }
-    ) => {
-        $(#[$meta])*
-        #[repr(C, packed)]
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
-        pub struct $name {
-            $($(#[$fmeta])* pub $field: $fty,)*
-        }
-        const _: () = assert!(core::mem::size_of::<$name>() == $size);
-        const _: () = assert!(core::mem::size_of::<$name>() <= MAX_BODY_SIZE);
-
-        impl Body for $name {
-            const TYPE: MessageType = MessageType::$ty;
-        }
-    };
-}
-
-body! {
+crate::wire_struct! {
     /// INIT: the range of versions the guest accepts (Linux sends one version at a time).
-    Init = Init, size 8 {
+    #[derive(Default)]
+    Init: Body = Init, at most MAX_BODY_SIZE, size 8 {
         /// Lowest acceptable version.
         pub min_protocol_version: u32,
         /// Highest acceptable version.
@@ -213,9 +191,10 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// INIT_COMPLETE: the answer to [`Init`].
-    InitComplete = InitComplete, size 12 {
+    #[derive(Default)]
+    InitComplete: Body = InitComplete, at most MAX_BODY_SIZE, size 12 {
         /// The version chosen.
         pub negotiated_protocol_version: u32,
         /// Longest MDL chain the host accepts.
@@ -225,9 +204,10 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SEND_NDIS_VERSION: the NDIS version the guest's RNDIS layer speaks (no answer).
-    SendNdisVersion = SendNdisVersion, size 8 {
+    #[derive(Default)]
+    SendNdisVersion: Body = SendNdisVersion, at most MAX_BODY_SIZE, size 8 {
         /// NDIS major version (6).
         pub ndis_major_version: u32,
         /// NDIS minor version (1 or 30).
@@ -235,9 +215,10 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SEND_NDIS_CONFIG (NVSP 2+): the guest's MTU and capabilities (no answer).
-    SendNdisConfig = SendNdisConfig, size 16 {
+    #[derive(Default)]
+    SendNdisConfig: Body = SendNdisConfig, at most MAX_BODY_SIZE, size 16 {
         /// Largest frame the guest sends, Ethernet header included.
         pub mtu: u32,
         /// Reserved.
@@ -247,10 +228,11 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SEND_RECV_BUF: the GPADL of the receive buffer and the transfer-page set id the host
     /// must use for it.
-    SendReceiveBuffer = SendReceiveBuffer, size 6 {
+    #[derive(Default)]
+    SendReceiveBuffer: Body = SendReceiveBuffer, at most MAX_BODY_SIZE, size 6 {
         /// GPADL handle.
         pub gpadl_handle: u32,
         /// Transfer-page set id.
@@ -275,10 +257,11 @@ pub struct ReceiveBufferSection {
 }
 const _: () = assert!(core::mem::size_of::<ReceiveBufferSection>() == 16);
 
-body! {
+crate::wire_struct! {
     /// SEND_RECV_BUF_COMPLETE: how the host cuts the receive buffer (Linux accepts exactly
     /// one section at offset 0).
-    SendReceiveBufferComplete = SendReceiveBufferComplete, size 24 {
+    #[derive(Default)]
+    SendReceiveBufferComplete: Body = SendReceiveBufferComplete, at most MAX_BODY_SIZE, size 24 {
         /// `STATUS_*`.
         pub status: u32,
         /// Number of sections (1).
@@ -288,17 +271,19 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// REVOKE_RECV_BUF: the host must stop using the receive buffer (no answer).
-    RevokeReceiveBuffer = RevokeReceiveBuffer, size 2 {
+    #[derive(Default)]
+    RevokeReceiveBuffer: Body = RevokeReceiveBuffer, at most MAX_BODY_SIZE, size 2 {
         /// Transfer-page set id.
         pub id: u16,
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SEND_SEND_BUF: the GPADL of the send buffer.
-    SendSendBuffer = SendSendBuffer, size 6 {
+    #[derive(Default)]
+    SendSendBuffer: Body = SendSendBuffer, at most MAX_BODY_SIZE, size 6 {
         /// GPADL handle.
         pub gpadl_handle: u32,
         /// Buffer id.
@@ -306,9 +291,10 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SEND_SEND_BUF_COMPLETE: the section size the host chose for the send buffer.
-    SendSendBufferComplete = SendSendBufferComplete, size 8 {
+    #[derive(Default)]
+    SendSendBufferComplete: Body = SendSendBufferComplete, at most MAX_BODY_SIZE, size 8 {
         /// `STATUS_*`.
         pub status: u32,
         /// Bytes per section; the guest has `buffer size / section_size` sections.
@@ -316,18 +302,20 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// REVOKE_SEND_BUF: the host must stop reading the send buffer (no answer).
-    RevokeSendBuffer = RevokeSendBuffer, size 2 {
+    #[derive(Default)]
+    RevokeSendBuffer: Body = RevokeSendBuffer, at most MAX_BODY_SIZE, size 2 {
         /// Buffer id.
         pub id: u16,
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SEND_RNDIS_PKT: an RNDIS message in a send-buffer section, in GPA-direct ranges or in
     /// receive-buffer transfer pages.
-    SendRndisPacket = SendRndisPacket, size 12 {
+    #[derive(Default)]
+    SendRndisPacket: Body = SendRndisPacket, at most MAX_BODY_SIZE, size 12 {
         /// `CHANNEL_TYPE_*`.
         pub channel_type: u32,
         /// Send-buffer section holding the message, or [`INVALID_SECTION_INDEX`].
@@ -337,17 +325,19 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SEND_RNDIS_PKT_COMPLETE: the receiver is done with an RNDIS message.
-    SendRndisPacketComplete = SendRndisPacketComplete, size 4 {
+    #[derive(Default)]
+    SendRndisPacketComplete: Body = SendRndisPacketComplete, at most MAX_BODY_SIZE, size 4 {
         /// `STATUS_*`.
         pub status: u32,
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SEND_VF_ASSOCIATION (NVSP 4+): an SR-IOV VF the synthetic NIC may team with.
-    SendVfAssociation = SendVfAssociation, size 8 {
+    #[derive(Default)]
+    SendVfAssociation: Body = SendVfAssociation, at most MAX_BODY_SIZE, size 8 {
         /// 1: a VF is allocated and `serial` is valid.
         pub allocated: u32,
         /// Serial number of the VF.
@@ -355,17 +345,19 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SWITCH_DATA_PATH (NVSP 4+): answered with an empty completion.
-    SwitchDataPath = SwitchDataPath, size 4 {
+    #[derive(Default)]
+    SwitchDataPath: Body = SwitchDataPath, at most MAX_BODY_SIZE, size 4 {
         /// `DATAPATH_*`.
         pub active_datapath: u32,
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SUBCHANNEL request (NVSP 5+).
-    SubchannelRequest = Subchannel, size 8 {
+    #[derive(Default)]
+    SubchannelRequest: Body = Subchannel, at most MAX_BODY_SIZE, size 8 {
         /// [`SUBCHANNEL_ALLOCATE`].
         pub operation: u32,
         /// Sub-channels wanted.
@@ -373,9 +365,10 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SUBCHANNEL completion: how many sub-channels the host offers.
-    SubchannelComplete = Subchannel, size 8 {
+    #[derive(Default)]
+    SubchannelComplete: Body = Subchannel, at most MAX_BODY_SIZE, size 8 {
         /// `STATUS_*`.
         pub status: u32,
         /// Sub-channels allocated (and about to be offered).
@@ -383,9 +376,10 @@ body! {
     }
 }
 
-body! {
+crate::wire_struct! {
     /// SEND_INDIRECTION_TABLE (NVSP 5+): the header of [`IndirectionTableMessage`].
-    SendIndirectionTable = SendIndirectionTable, size 8 {
+    #[derive(Default)]
+    SendIndirectionTable: Body = SendIndirectionTable, at most MAX_BODY_SIZE, size 8 {
         /// Entries in the table ([`SEND_INDIRECTION_TABLE_SIZE`]).
         pub count: u32,
         /// Byte offset of the table from the start of the message.

@@ -10,7 +10,7 @@
 //! RSS structures) are in `ndis.rs`.
 //!
 //! This file is also compiled into the kernel modules: `core` and `zerocopy` only, no sibling
-//! modules.
+//! modules; it expects `wire.rs` in the same crate.
 
 use zerocopy::FromBytes;
 use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -177,26 +177,9 @@ impl MessageHeader {
     }
 }
 
-/// Declares a packed RNDIS body with its size check.
-macro_rules! rndis_body {
-    (
-        $(#[$meta:meta])*
-        $name:ident, size $size:literal {
-            $($(#[$fmeta:meta])* pub $field:ident : $fty:ty,)*
-        }
-    ) => {
-        $(#[$meta])*
-        #[repr(C, packed)]
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
-        pub struct $name {
-            $($(#[$fmeta])* pub $field: $fty,)*
-        }
-        const _: () = assert!(core::mem::size_of::<$name>() == $size);
-    };
-}
-
-rndis_body! {
+crate::wire_struct! {
     /// INITIALIZE_MSG body.
+    #[derive(Default)]
     InitializeRequest, size 16 {
         /// Request id, echoed in the answer.
         pub request_id: u32,
@@ -209,8 +192,9 @@ rndis_body! {
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// INITIALIZE_CMPLT body.
+    #[derive(Default)]
     InitializeComplete, size 44 {
         /// The request's id.
         pub request_id: u32,
@@ -237,16 +221,18 @@ rndis_body! {
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// HALT_MSG body.
+    #[derive(Default)]
     HaltRequest, size 4 {
         /// Request id.
         pub request_id: u32,
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// QUERY_MSG and SET_MSG body; the information buffer follows at `info_buffer_offset`.
+    #[derive(Default)]
     OidRequest, size 20 {
         /// Request id, echoed in the answer.
         pub request_id: u32,
@@ -261,8 +247,9 @@ rndis_body! {
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// QUERY_CMPLT body; the answer follows at `info_buffer_offset`.
+    #[derive(Default)]
     QueryComplete, size 16 {
         /// The request's id.
         pub request_id: u32,
@@ -275,8 +262,9 @@ rndis_body! {
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// SET_CMPLT and KEEPALIVE_CMPLT body.
+    #[derive(Default)]
     RequestComplete, size 8 {
         /// The request's id.
         pub request_id: u32,
@@ -285,16 +273,18 @@ rndis_body! {
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// RESET_MSG body.
+    #[derive(Default)]
     ResetRequest, size 4 {
         /// Reserved.
         pub reserved: u32,
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// RESET_CMPLT body.
+    #[derive(Default)]
     ResetComplete, size 8 {
         /// `STATUS_*`.
         pub status: u32,
@@ -303,8 +293,9 @@ rndis_body! {
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// INDICATE_STATUS_MSG body; a status buffer may follow at `status_buffer_offset`.
+    #[derive(Default)]
     IndicateStatus, size 12 {
         /// `STATUS_MEDIA_*` and friends.
         pub status: u32,
@@ -315,17 +306,19 @@ rndis_body! {
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// KEEPALIVE_MSG body.
+    #[derive(Default)]
     KeepaliveRequest, size 4 {
         /// Request id.
         pub request_id: u32,
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// PACKET_MSG body: the frame and the per-packet information, each at an offset from the
     /// start of this body.
+    #[derive(Default)]
     Packet, size 36 {
         /// Offset of the frame.
         pub data_offset: u32,
@@ -363,8 +356,9 @@ impl Packet {
     }
 }
 
-rndis_body! {
+crate::wire_struct! {
     /// One per-packet info element; its value starts `ppi_offset` bytes after its start.
+    #[derive(Default)]
     PerPacketInfo, size 12 {
         /// Bytes of the element, value included.
         pub size: u32,

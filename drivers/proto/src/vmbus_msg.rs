@@ -4,7 +4,8 @@
 //! `size_of::<T>()` equals the C `sizeof`; variable parts (GPADL PFNs) follow the struct.
 //!
 //! This file is also compiled into the kernel modules: `core` and `zerocopy` only; it expects
-//! `guid.rs` and `vmbus.rs` as its sibling modules `guid` and `vmbus`.
+//! `guid.rs` and `vmbus.rs` as its sibling modules `guid` and `vmbus`, and `wire.rs` in the
+//! same crate.
 
 use super::guid::Guid;
 use super::vmbus::{
@@ -12,32 +13,6 @@ use super::vmbus::{
     MAX_USER_DEFINED_BYTES,
 };
 use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
-
-/// Defines a packed channel message whose first field is the header, with its size check and
-/// its [`ChannelMessage`] impl.
-macro_rules! channel_message {
-    (
-        $(#[$meta:meta])*
-        $name:ident = $ty:ident, size $size:literal {
-            $($(#[$fmeta:meta])* pub $field:ident : $fty:ty,)*
-        }
-    ) => {
-        $(#[$meta])*
-        #[repr(C, packed)]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
-        pub struct $name {
-            /// Message header; `msgtype` is [`MessageType::$ty`].
-            pub header: MessageHeader,
-            $($(#[$fmeta])* pub $field: $fty,)*
-        }
-        const _: () = assert!(core::mem::size_of::<$name>() == $size);
-        const _: () = assert!(core::mem::size_of::<$name>() <= MAX_MESSAGE_SIZE);
-
-        impl ChannelMessage for $name {
-            const TYPE: MessageType = MessageType::$ty;
-        }
-    };
-}
 
 /// The device-independent part of an offer (`struct vmbus_channel_offer`).
 #[repr(C, packed)]
@@ -64,9 +39,11 @@ pub struct ChannelOffer {
 }
 const _: () = assert!(core::mem::size_of::<ChannelOffer>() == 176);
 
-channel_message! {
+crate::wire_struct! {
     /// OFFERCHANNEL: a channel the guest may open.
-    OfferChannel = OfferChannel, size 196 {
+    OfferChannel: ChannelMessage = OfferChannel, at most MAX_MESSAGE_SIZE, size 196 {
+        /// Message header; `msgtype` is [`MessageType::OfferChannel`].
+        pub header: MessageHeader,
         /// Class, instance, flags and user-defined data.
         pub offer: ChannelOffer,
         /// Relative id of the channel: the event flag bit and the key of every later message.
@@ -83,29 +60,39 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// RESCIND_CHANNELOFFER: the host withdraws a channel.
-    RescindChannelOffer = RescindChannelOffer, size 12 {
+    RescindChannelOffer: ChannelMessage = RescindChannelOffer, at most MAX_MESSAGE_SIZE, size 12 {
+        /// Message header; `msgtype` is [`MessageType::RescindChannelOffer`].
+        pub header: MessageHeader,
         /// The channel.
         pub child_relid: u32,
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// REQUESTOFFERS: the guest asks for all offers.
-    RequestOffers = RequestOffers, size 8 {}
+    RequestOffers: ChannelMessage = RequestOffers, at most MAX_MESSAGE_SIZE, size 8 {
+        /// Message header; `msgtype` is [`MessageType::RequestOffers`].
+        pub header: MessageHeader,
+    }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// ALLOFFERS_DELIVERED: all boot-time offers have been sent.
-    AllOffersDelivered = AllOffersDelivered, size 8 {}
+    AllOffersDelivered: ChannelMessage = AllOffersDelivered, at most MAX_MESSAGE_SIZE, size 8 {
+        /// Message header; `msgtype` is [`MessageType::AllOffersDelivered`].
+        pub header: MessageHeader,
+    }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// OPENCHANNEL: open a channel on a ring-buffer GPADL. The GPADL's first
     /// `downstream_ringbuffer_pageoffset` pages are the guest → host ring, the rest the
     /// host → guest ring; each ring starts with its control page.
-    OpenChannel = OpenChannel, size 148 {
+    OpenChannel: ChannelMessage = OpenChannel, at most MAX_MESSAGE_SIZE, size 148 {
+        /// Message header; `msgtype` is [`MessageType::OpenChannel`].
+        pub header: MessageHeader,
         /// The channel.
         pub child_relid: u32,
         /// Echoed in the result so the guest can match it.
@@ -121,9 +108,11 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// OPENCHANNEL_RESULT.
-    OpenResult = OpenChannelResult, size 20 {
+    OpenResult: ChannelMessage = OpenChannelResult, at most MAX_MESSAGE_SIZE, size 20 {
+        /// Message header; `msgtype` is [`MessageType::OpenChannelResult`].
+        pub header: MessageHeader,
         /// The channel.
         pub child_relid: u32,
         /// From the request.
@@ -133,9 +122,11 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// CLOSECHANNEL.
-    CloseChannel = CloseChannel, size 12 {
+    CloseChannel: ChannelMessage = CloseChannel, at most MAX_MESSAGE_SIZE, size 12 {
+        /// Message header; `msgtype` is [`MessageType::CloseChannel`].
+        pub header: MessageHeader,
         /// The channel.
         pub child_relid: u32,
     }
@@ -161,10 +152,12 @@ impl GpaRange {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// GPADL_HEADER: starts a GPADL. `range_buflen` bytes of ranges (each a [`GpaRange`] and
     /// its PFNs) follow, in this message and in GPADL_BODY messages.
-    GpadlHeader = GpadlHeader, size 20 {
+    GpadlHeader: ChannelMessage = GpadlHeader, at most MAX_MESSAGE_SIZE, size 20 {
+        /// Message header; `msgtype` is [`MessageType::GpadlHeader`].
+        pub header: MessageHeader,
         /// Channel the GPADL belongs to.
         pub child_relid: u32,
         /// Guest-chosen GPADL id, unique in the connection.
@@ -176,9 +169,11 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// GPADL_BODY: more PFNs of a GPADL, filling the message.
-    GpadlBody = GpadlBody, size 16 {
+    GpadlBody: ChannelMessage = GpadlBody, at most MAX_MESSAGE_SIZE, size 16 {
+        /// Message header; `msgtype` is [`MessageType::GpadlBody`].
+        pub header: MessageHeader,
         /// Sequence number; Linux leaves it zero, so hosts do not rely on it.
         pub msgnumber: u32,
         /// The GPADL.
@@ -192,9 +187,11 @@ pub const GPADL_HEADER_MAX_PFNS: usize =
 /// PFNs that fit in one GPADL_BODY.
 pub const GPADL_BODY_MAX_PFNS: usize = (MAX_MESSAGE_SIZE - core::mem::size_of::<GpadlBody>()) / 8;
 
-channel_message! {
+crate::wire_struct! {
     /// GPADL_CREATED.
-    GpadlCreated = GpadlCreated, size 20 {
+    GpadlCreated: ChannelMessage = GpadlCreated, at most MAX_MESSAGE_SIZE, size 20 {
+        /// Message header; `msgtype` is [`MessageType::GpadlCreated`].
+        pub header: MessageHeader,
         /// From the header.
         pub child_relid: u32,
         /// The GPADL.
@@ -204,9 +201,11 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// GPADL_TEARDOWN.
-    GpadlTeardown = GpadlTeardown, size 16 {
+    GpadlTeardown: ChannelMessage = GpadlTeardown, at most MAX_MESSAGE_SIZE, size 16 {
+        /// Message header; `msgtype` is [`MessageType::GpadlTeardown`].
+        pub header: MessageHeader,
         /// Channel the GPADL belongs to.
         pub child_relid: u32,
         /// The GPADL.
@@ -214,25 +213,31 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// GPADL_TORNDOWN.
-    GpadlTorndown = GpadlTorndown, size 12 {
+    GpadlTorndown: ChannelMessage = GpadlTorndown, at most MAX_MESSAGE_SIZE, size 12 {
+        /// Message header; `msgtype` is [`MessageType::GpadlTorndown`].
+        pub header: MessageHeader,
         /// The GPADL.
         pub gpadl: u32,
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// RELID_RELEASED: the guest has dropped a (rescinded) channel; the relid may be reused.
-    RelidReleased = RelidReleased, size 12 {
+    RelidReleased: ChannelMessage = RelidReleased, at most MAX_MESSAGE_SIZE, size 12 {
+        /// Message header; `msgtype` is [`MessageType::RelidReleased`].
+        pub header: MessageHeader,
         /// The channel.
         pub child_relid: u32,
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// INITIATE_CONTACT: the guest proposes `vmbus_version_requested`.
-    InitiateContact = InitiateContact, size 40 {
+    InitiateContact: ChannelMessage = InitiateContact, at most MAX_MESSAGE_SIZE, size 40 {
+        /// Message header; `msgtype` is [`MessageType::InitiateContact`].
+        pub header: MessageHeader,
         /// Proposed version.
         pub vmbus_version_requested: u32,
         /// VP index the host sends channel messages to.
@@ -266,9 +271,11 @@ impl InitiateContact {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// VERSION_RESPONSE.
-    VersionResponse = VersionResponse, size 16 {
+    VersionResponse: ChannelMessage = VersionResponse, at most MAX_MESSAGE_SIZE, size 16 {
+        /// Message header; `msgtype` is [`MessageType::VersionResponse`].
+        pub header: MessageHeader,
         /// Non-zero if the proposed version is accepted.
         pub version_supported: u8,
         /// `CONNECTION_STATE_*`.
@@ -280,9 +287,11 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// VERSION_RESPONSE as sent for 6.0+, with the accepted feature flags.
-    VersionResponse2 = VersionResponse, size 20 {
+    VersionResponse2: ChannelMessage = VersionResponse, at most MAX_MESSAGE_SIZE, size 20 {
+        /// Message header; `msgtype` is [`MessageType::VersionResponse`].
+        pub header: MessageHeader,
         /// Non-zero if the proposed version is accepted.
         pub version_supported: u8,
         /// `CONNECTION_STATE_*`.
@@ -296,19 +305,27 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// UNLOAD: the guest disconnects.
-    Unload = Unload, size 8 {}
+    Unload: ChannelMessage = Unload, at most MAX_MESSAGE_SIZE, size 8 {
+        /// Message header; `msgtype` is [`MessageType::Unload`].
+        pub header: MessageHeader,
+    }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// UNLOAD_RESPONSE: every channel has been reset.
-    UnloadResponse = UnloadResponse, size 8 {}
+    UnloadResponse: ChannelMessage = UnloadResponse, at most MAX_MESSAGE_SIZE, size 8 {
+        /// Message header; `msgtype` is [`MessageType::UnloadResponse`].
+        pub header: MessageHeader,
+    }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// TL_CONNECT_REQUEST: a guest hv_sock connect().
-    TlConnectRequest = TlConnectRequest, size 40 {
+    TlConnectRequest: ChannelMessage = TlConnectRequest, at most MAX_MESSAGE_SIZE, size 40 {
+        /// Message header; `msgtype` is [`MessageType::TlConnectRequest`].
+        pub header: MessageHeader,
         /// Guest endpoint.
         pub guest_endpoint_id: Guid,
         /// Host service.
@@ -316,9 +333,11 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// MODIFYCHANNEL: interrupt another vCPU for a channel.
-    ModifyChannel = ModifyChannel, size 16 {
+    ModifyChannel: ChannelMessage = ModifyChannel, at most MAX_MESSAGE_SIZE, size 16 {
+        /// Message header; `msgtype` is [`MessageType::ModifyChannel`].
+        pub header: MessageHeader,
         /// The channel.
         pub child_relid: u32,
         /// New target VP index.
@@ -326,9 +345,11 @@ channel_message! {
     }
 }
 
-channel_message! {
+crate::wire_struct! {
     /// MODIFYCHANNEL_RESPONSE (5.3+).
-    ModifyChannelResponse = ModifyChannelResponse, size 16 {
+    ModifyChannelResponse: ChannelMessage = ModifyChannelResponse, at most MAX_MESSAGE_SIZE, size 16 {
+        /// Message header; `msgtype` is [`MessageType::ModifyChannelResponse`].
+        pub header: MessageHeader,
         /// The channel.
         pub child_relid: u32,
         /// [`STATUS_SUCCESS`] or a failure status.

@@ -110,73 +110,58 @@ impl IcKind {
 
     /// Short name for logs and the control interface.
     pub fn name(self) -> &'static str {
-        match self {
-            IcKind::Heartbeat => "heartbeat",
-            IcKind::Shutdown => "shutdown",
-            IcKind::Timesync => "timesync",
-            IcKind::Kvp => "kvp",
-        }
+        self.ids().name
     }
 
     /// The class GUID `hv_utils` matches (`HV_*_GUID` in include/linux/hyperv.h).
     pub fn class_id(self) -> Guid {
-        match self {
-            IcKind::Heartbeat => Guid::from_fields(
-                0x57164f39,
-                0x9115,
-                0x4e78,
-                [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d],
-            ),
-            IcKind::Shutdown => Guid::from_fields(
-                0x0e0b6031,
-                0x5213,
-                0x4934,
-                [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb],
-            ),
-            IcKind::Timesync => Guid::from_fields(
-                0x9527e630,
-                0xd0ae,
-                0x497b,
-                [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
-            ),
-            IcKind::Kvp => Guid::from_fields(
-                0xa9a0f4e7,
-                0x5a45,
-                0x4d96,
-                [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
-            ),
-        }
+        self.ids().class_id
     }
 
     /// The instance GUID (sysfs `device_id`): Hyper-V uses the same one in every VM.
     pub fn instance_id(self) -> Guid {
+        self.ids().instance_id
+    }
+
+    /// The name and GUIDs of each IC.
+    const fn ids(self) -> IcIds {
         match self {
-            IcKind::Heartbeat => Guid::from_fields(
-                0xfd149e91,
-                0x82e0,
-                0x4a7d,
-                [0xaf, 0xa6, 0x2a, 0x41, 0x66, 0xcb, 0xd7, 0xc0],
-            ),
-            IcKind::Shutdown => Guid::from_fields(
-                0xb6650ff7,
-                0x33bc,
-                0x4840,
-                [0x80, 0x48, 0xe0, 0x67, 0x67, 0x86, 0xf3, 0x93],
-            ),
-            IcKind::Timesync => Guid::from_fields(
-                0x2dd1ce17,
-                0x079e,
-                0x403c,
-                [0xb3, 0x52, 0xa1, 0x92, 0x1e, 0xe2, 0x07, 0xee],
-            ),
-            IcKind::Kvp => Guid::from_fields(
-                0x242ff919,
-                0x07db,
-                0x4180,
-                [0x9c, 0x2e, 0xb8, 0x6c, 0xb6, 0x8c, 0x8c, 0x55],
-            ),
+            IcKind::Heartbeat => IcIds {
+                name: "heartbeat",
+                class_id: guid(0x57164f39_9115_4e78_ab55_382f3bd5422d),
+                instance_id: guid(0xfd149e91_82e0_4a7d_afa6_2a4166cbd7c0),
+            },
+            IcKind::Shutdown => IcIds {
+                name: "shutdown",
+                class_id: guid(0x0e0b6031_5213_4934_818b_38d90ced39db),
+                instance_id: guid(0xb6650ff7_33bc_4840_8048_e0676786f393),
+            },
+            IcKind::Timesync => IcIds {
+                name: "timesync",
+                class_id: guid(0x9527e630_d0ae_497b_adce_e80ab0175caf),
+                instance_id: guid(0x2dd1ce17_079e_403c_b352_a1921ee207ee),
+            },
+            IcKind::Kvp => IcIds {
+                name: "kvp",
+                class_id: guid(0xa9a0f4e7_5a45_4d96_b827_8a841e8c03e6),
+                instance_id: guid(0x242ff919_07db_4180_9c2e_b86cb68c8c55),
+            },
         }
     }
+}
+
+/// What [`IcKind::name`], [`IcKind::class_id`] and [`IcKind::instance_id`] return.
+struct IcIds {
+    name: &'static str,
+    class_id: Guid,
+    instance_id: Guid,
+}
+
+/// The GUID whose text form is `v` in hex with dashes after digits 8, 12, 16 and 20.
+const fn guid(v: u128) -> Guid {
+    // CAST: each field is the part of `v` shifted down to its low bits (truncation intended).
+    let tail = (v as u64).to_be_bytes();
+    Guid::from_fields((v >> 96) as u32, (v >> 80) as u16, (v >> 64) as u16, tail)
 }
 
 /// The partition reference counter (100 ns units since the partition started), as the

@@ -131,13 +131,13 @@ fn hash_input(frame: &[u8], hash_types: u32) -> Option<([u8; 36], usize)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rhv_proto::ndis::{ObjectHeader, RssParameters};
     use zerocopy::IntoBytes;
 
     /// The key of the NDIS verification suite (also Linux's default `netvsc_hash_key`).
-    const KEY: [u8; 40] = [
+    pub(crate) const KEY: [u8; 40] = [
         0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
         0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
         0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
@@ -158,7 +158,7 @@ mod tests {
     }
 
     /// An Ethernet + IPv4 + TCP frame from `src:sport` to `dst:dport`.
-    fn tcp4_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+    pub(crate) fn tcp4_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
         let mut f = vec![0u8; 14 + 20 + 20];
         f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
         f[14] = 0x45;
@@ -170,7 +170,9 @@ mod tests {
         f
     }
 
-    fn params(table: &[u32], flags: u16) -> Vec<u8> {
+    /// An RSS parameter buffer as `rndis_set_rss_param_msg()` builds it: Toeplitz over IPv4 and
+    /// IPv6 addresses and TCP ports, with `flags`, `table` and [`KEY`].
+    pub(crate) fn rss_params(table: &[u32], flags: u16) -> Vec<u8> {
         let p = RssParameters {
             header: ObjectHeader {
                 object_type: ndis::OBJECT_TYPE_RSS_PARAMETERS,
@@ -203,7 +205,7 @@ mod tests {
         let f = tcp4_frame([66, 9, 149, 187], [161, 142, 100, 80], 2794, 1766);
         assert_eq!(rss.classify(&f), None);
         let table: Vec<u32> = (0..128).map(|i| i % 2).collect();
-        let buf = params(&table, 0);
+        let buf = rss_params(&table, 0);
         rss.configure(&RssConfig::parse(&buf).unwrap(), 2).unwrap();
         assert_eq!(rss.table_len(), 128);
         let (hash, queue) = rss.classify(&f).unwrap();
@@ -213,7 +215,7 @@ mod tests {
         assert_eq!(rss.classify(&[0u8; 14]), None);
         assert_eq!(rss.classify(&f[..20]), None);
         // A table naming a channel the NIC does not have is refused and changes nothing.
-        let buf = params(&[0, 5], 0);
+        let buf = rss_params(&[0, 5], 0);
         assert_eq!(
             rss.configure(&RssConfig::parse(&buf).unwrap(), 2),
             Err(RssError::NoSuchQueue {
@@ -223,7 +225,7 @@ mod tests {
         );
         assert_eq!(rss.table_len(), 128);
         // Disabling turns classification off.
-        let buf = params(&[], ndis::RSS_PARAM_FLAG_DISABLE_RSS);
+        let buf = rss_params(&[], ndis::RSS_PARAM_FLAG_DISABLE_RSS);
         rss.configure(&RssConfig::parse(&buf).unwrap(), 2).unwrap();
         assert_eq!(rss.classify(&f), None);
     }

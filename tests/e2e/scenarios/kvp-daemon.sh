@@ -7,18 +7,8 @@ timeout=300
 . "$RHV_TOP/tests/e2e/ic-lib.sh"
 
 guest() {
-	printf 'NAME="RHV e2e guest"\nVERSION_ID=7.3\n' >/etc/os-release
-	echo "127.0.0.1 rhv-guest.e2e.test rhv-guest localhost" >/etc/hosts
-	echo "hosts: files" >/etc/nsswitch.conf
-	[ -e /proc/locks ] || { echo "guest: the kernel lacks CONFIG_FILE_LOCKING, which hv_kvp_daemon needs"; exit 1; }
-	# start_daemon: starts hv_kvp_daemon on a fresh /dev/vmbus/hv_kvp.
-	start_daemon() {
-		wait_for /dev/vmbus/hv_kvp 20 || exit 1
-		hv_kvp_daemon --no-daemon &
-		daemon=$!
-		sleep 1
-		kill -0 $daemon 2>/dev/null || { echo "guest: hv_kvp_daemon exited"; exit 1; }
-	}
+	. /etc/rhv/ic.sh
+	kvp_daemon_env || exit 1
 	# await_key KEY: waits until the host has set KEY in the external pool.
 	await_key() {
 		left=120
@@ -39,7 +29,7 @@ guest() {
 	}
 	load_vmbus || exit 1
 	load_utils || exit 1
-	start_daemon
+	start_kvp_daemon || exit 1
 	echo "RHV-STEP: daemon-started"
 	await_key rhv-step-1
 	kill -STOP $daemon
@@ -50,7 +40,7 @@ guest() {
 	kill -KILL $daemon
 	wait $daemon 2>/dev/null
 	echo "RHV-STEP: daemon-killed"
-	start_daemon
+	start_kvp_daemon || exit 1
 	echo "RHV-STEP: daemon-restarted"
 	await_key rhv-step-2
 	dev=/sys/bus/vmbus/devices/242ff919-07db-4180-9c2e-b86cb68c8c55
@@ -61,7 +51,7 @@ guest() {
 	gone $daemon 20 || { echo "guest: hv_kvp_daemon kept running without its device"; exit 1; }
 	wait $daemon 2>/dev/null
 	echo 242ff919-07db-4180-9c2e-b86cb68c8c55 >"$drv/bind" || { echo "guest: bind failed"; exit 1; }
-	start_daemon
+	start_kvp_daemon || exit 1
 	echo "RHV-STEP: rebound"
 	await_key rhv-step-3
 	if rmmod "$(basename "$drv")" 2>/dev/null; then
@@ -73,7 +63,7 @@ guest() {
 	wait $daemon 2>/dev/null
 	unload_utils || exit 1
 	load_utils || exit 1
-	start_daemon
+	start_kvp_daemon || exit 1
 	echo "RHV-STEP: reloaded"
 	await_key rhv-step-4
 	kill $daemon

@@ -4,19 +4,11 @@ guest_bins=(hv_kvp_daemon)
 . "$RHV_TOP/tests/e2e/ic-lib.sh"
 
 guest() {
-	# What the daemon reports: NAME from os-release, the canonical name of the host name.
-	printf 'NAME="RHV e2e guest"\nVERSION_ID=7.3\n' >/etc/os-release
-	echo "127.0.0.1 rhv-guest.e2e.test rhv-guest localhost" >/etc/hosts
-	echo "hosts: files" >/etc/nsswitch.conf
-	# The daemon locks its pool files with fcntl() and exits if it cannot.
-	[ -e /proc/locks ] || { echo "guest: the kernel lacks CONFIG_FILE_LOCKING, which hv_kvp_daemon needs"; exit 1; }
+	. /etc/rhv/ic.sh
+	kvp_daemon_env || exit 1
 	load_vmbus || exit 1
 	load_utils || exit 1
-	wait_for /dev/vmbus/hv_kvp 20 || exit 1
-	hv_kvp_daemon --no-daemon &
-	daemon=$!
-	sleep 1
-	kill -0 $daemon 2>/dev/null || { echo "guest: hv_kvp_daemon exited"; exit 1; }
+	start_kvp_daemon || exit 1
 	echo "RHV-STEP: kvp-daemon-started"
 	left=90
 	while ! grep -q rhv-e2e-key /var/lib/hyperv/.kvp_pool_0 2>/dev/null; do

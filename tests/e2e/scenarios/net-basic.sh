@@ -5,11 +5,9 @@ guest_bins+=(ethtool)
 timeout=300
 
 guest() {
-	load_vmbus || exit 1
-	load_net || exit 1
-	wait_for /sys/class/net/eth0 30 || exit 1
+	. /etc/rhv/net.sh
+	net_up || exit 1
 	echo "RHV-NET: mac $(cat /sys/class/net/eth0/address)"
-	ip addr add 10.231.0.2/24 dev eth0 && ip link set eth0 up || exit 1
 	ping -c 3 -w 60 10.231.0.1 >/tmp/ping.txt 2>&1
 	rc=$?
 	sed 's/^/PING: /' /tmp/ping.txt

@@ -4,11 +4,9 @@ description="the host unplugs and replugs the NIC's cable: the guest's carrier f
 timeout=240
 
 guest() {
-	load_vmbus || exit 1
-	load_net || exit 1
-	wait_for /sys/class/net/eth0 30 || exit 1
-	ip addr add 10.231.0.2/24 dev eth0 && ip link set eth0 up || exit 1
-	ping -c 1 -w 60 10.231.0.1 >/dev/null 2>&1 || { echo "guest: no answer to ping"; exit 1; }
+	. /etc/rhv/net.sh
+	net_up || exit 1
+	ping_host || exit 1
 	echo "RHV-NET: carrier $(cat /sys/class/net/eth0/carrier)"
 	echo "RHV-STEP: unplug"
 	left=30

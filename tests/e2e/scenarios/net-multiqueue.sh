@@ -6,10 +6,8 @@ cpus=2
 timeout=300
 
 guest() {
-	load_vmbus || exit 1
-	load_net || exit 1
-	wait_for /sys/class/net/eth0 30 || exit 1
-	ip addr add 10.231.0.2/24 dev eth0 && ip link set eth0 up || exit 1
+	. /etc/rhv/net.sh
+	net_up || exit 1
 	# The sub-channels open from a work item after the probe.
 	left=30
 	while [ "$(ethtool -l eth0 2>/dev/null | sed -n 's/^Combined:[[:space:]]*//p' | tail -n1)" != 2 ]; do

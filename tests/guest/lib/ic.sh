@@ -32,3 +32,23 @@ await_power_request() {
 	echo "guest: no $1 request came"
 	return 1
 }
+
+# kvp_daemon_env: what hv_kvp_daemon reads and needs: NAME from os-release, the canonical name
+# of the host name (rhv-guest.e2e.test), and file locks (it locks its pool files with fcntl()
+# and exits if it cannot).
+kvp_daemon_env() {
+	printf 'NAME="RHV e2e guest"\nVERSION_ID=7.3\n' >/etc/os-release
+	echo "127.0.0.1 rhv-guest.e2e.test rhv-guest localhost" >/etc/hosts
+	echo "hosts: files" >/etc/nsswitch.conf
+	[ -e /proc/locks ] || { echo "guest: the kernel lacks CONFIG_FILE_LOCKING, which hv_kvp_daemon needs"; return 1; }
+}
+
+# start_kvp_daemon: starts hv_kvp_daemon on a fresh /dev/vmbus/hv_kvp; its PID is left in
+# $daemon.
+start_kvp_daemon() {
+	wait_for /dev/vmbus/hv_kvp 20 || return 1
+	hv_kvp_daemon --no-daemon &
+	daemon=$!
+	sleep 1
+	kill -0 $daemon 2>/dev/null || { echo "guest: hv_kvp_daemon exited"; return 1; }
+}

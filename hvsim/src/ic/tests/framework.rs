@@ -130,3 +130,55 @@ fn the_negotiation_offer_lists_the_service_versions() {
         );
     }
 }
+
+#[test]
+fn the_ics_carry_the_guids_of_hyperv_h() {
+    // HV_*_GUID in include/linux/hyperv.h, and the instance ids Hyper-V gives the ICs.
+    let expected = [
+        (
+            IcKind::Shutdown,
+            "shutdown",
+            "0e0b6031-5213-4934-818b-38d90ced39db",
+            "b6650ff7-33bc-4840-8048-e0676786f393",
+        ),
+        (
+            IcKind::Timesync,
+            "timesync",
+            "9527e630-d0ae-497b-adce-e80ab0175caf",
+            "2dd1ce17-079e-403c-b352-a1921ee207ee",
+        ),
+        (
+            IcKind::Heartbeat,
+            "heartbeat",
+            "57164f39-9115-4e78-ab55-382f3bd5422d",
+            "fd149e91-82e0-4a7d-afa6-2a4166cbd7c0",
+        ),
+        (
+            IcKind::Kvp,
+            "kvp",
+            "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6",
+            "242ff919-07db-4180-9c2e-b86cb68c8c55",
+        ),
+    ];
+    let text = |g: rhv_proto::guid::Guid| {
+        let mut out = [0u8; 36];
+        g.format(&mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    };
+    for (kind, (k, name, class, instance)) in IcKind::ALL.into_iter().zip(expected) {
+        assert_eq!(kind, k);
+        assert_eq!(kind.name(), name);
+        assert_eq!(text(kind.class_id()), class, "{name}");
+        assert_eq!(text(kind.instance_id()), instance, "{name}");
+    }
+    // The bytes on the wire: the first three fields are little-endian.
+    assert_eq!(
+        IcKind::Heartbeat.class_id(),
+        rhv_proto::guid::Guid::from_fields(
+            0x57164f39,
+            0x9115,
+            0x4e78,
+            [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d]
+        )
+    );
+}

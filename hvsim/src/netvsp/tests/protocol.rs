@@ -9,6 +9,7 @@ use rhv_proto::rndis::{self, MessageType};
 use zerocopy::{FromBytes, IntoBytes};
 
 use super::*;
+use crate::netvsp::rss::tests::rss_params;
 use crate::vmbus::VmbusDevice;
 
 #[test]
@@ -221,34 +222,6 @@ fn sub_channels_come_with_an_indirection_table() {
     );
     assert!(g.take(2).is_none(), "{t}");
     assert_eq!(g.bad_packets(), 1);
-}
-
-/// An RSS parameter buffer as `rndis_set_rss_param_msg()` builds it.
-pub fn rss_params(table: &[u32], flags: u16) -> Vec<u8> {
-    let p = ndis::RssParameters {
-        header: ObjectHeader {
-            object_type: ndis::OBJECT_TYPE_RSS_PARAMETERS,
-            revision: 2,
-            size: 40,
-        },
-        flags,
-        hash_information: ndis::HASH_FUNC_TOEPLITZ
-            | ndis::HASH_IPV4
-            | ndis::HASH_TCP_IPV4
-            | ndis::HASH_IPV6
-            | ndis::HASH_TCP_IPV6,
-        indirection_table_size: (table.len() * 4) as u16,
-        indirection_table_offset: 40,
-        hash_key_size: 40,
-        hash_key_offset: 40 + table.len() as u32 * 4,
-        ..Default::default()
-    };
-    let mut v = p.as_bytes().to_vec();
-    for e in table {
-        v.extend_from_slice(&e.to_le_bytes());
-    }
-    v.extend((0..40u8).map(|i| i.wrapping_mul(37) | 1));
-    v
 }
 
 #[test]

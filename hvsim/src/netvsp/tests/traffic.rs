@@ -8,8 +8,8 @@ use rhv_proto::ring::PacketType;
 use rhv_proto::rndis::{self, MessageHeader, MessageType, PerPacketInfo};
 use zerocopy::IntoBytes;
 
-use super::protocol::rss_params;
 use super::*;
+use crate::netvsp::rss::tests::{rss_params, tcp4_frame, KEY};
 
 fn pad8(mut v: Vec<u8>) -> Vec<u8> {
     let len = v.len().div_ceil(8) * 8;
@@ -152,17 +152,10 @@ fn host_frames_are_filtered_and_delivered() {
     assert_eq!(g.nic.stats().to_guest.drops, 1);
 }
 
-/// An Ethernet + IPv4 + TCP frame to the guest.
+/// A TCP frame to the guest from 10.0.0.1:`sport` to 10.0.0.2:5201.
 fn tcp_frame(sport: u16) -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 40 + 10];
+    let mut f = tcp4_frame([10, 0, 0, 1], [10, 0, 0, 2], sport, 5201);
     f[..6].copy_from_slice(&MAC);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    f[14] = 0x45;
-    f[23] = 6;
-    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
-    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
-    f[34..36].copy_from_slice(&sport.to_be_bytes());
-    f[36..38].copy_from_slice(&5201u16.to_be_bytes());
     f
 }
 
@@ -198,13 +191,12 @@ fn rss_spreads_flows_over_the_sub_channels() {
         on1.len()
     );
     // Each frame carries the hash that picked its channel.
-    let key: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) | 1).collect();
     for r in on0.iter().chain(&on1) {
         let p = r.message().packet().unwrap();
         let hash = p.ppi_u32(rndis::PPI_HASH_VALUE).unwrap();
         let mut input = vec![10, 0, 0, 1, 10, 0, 0, 2];
         input.extend_from_slice(&p.data[34..38]);
-        assert_eq!(hash, crate::netvsp::rss::toeplitz(&key, &input));
+        assert_eq!(hash, crate::netvsp::rss::toeplitz(&KEY, &input));
         assert_eq!(u16::from(hash % 128 % 2 == 1), r.channel);
     }
     assert_eq!(g.bad_packets(), 0);

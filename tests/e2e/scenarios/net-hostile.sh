@@ -13,11 +13,9 @@ timeout=300
 misbehave='{"op":"misbehave","kinds":["bad-range","bad-rndis","unknown-completion","duplicate-completion"],"every":5,"count":400}'
 
 guest() {
-	load_vmbus || exit 1
-	load_net || exit 1
-	wait_for /sys/class/net/eth0 30 || exit 1
-	ip addr add 10.231.0.2/24 dev eth0 && ip link set eth0 up || exit 1
-	ping -c 1 -w 60 10.231.0.1 >/dev/null 2>&1 || { echo "guest: no answer to ping"; exit 1; }
+	. /etc/rhv/net.sh
+	net_up || exit 1
+	ping_host || exit 1
 	echo "RHV-STEP: ready"
 	# The host arms the misbehaviour, then connects: the go signal.
 	timeout 120 nc -l -p 7000 >/dev/null || { echo "guest: the host never connected"; exit 1; }

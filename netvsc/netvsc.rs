@@ -29,12 +29,7 @@ use netdev::{NetDevice, Skb, Xmit};
 use session::Session;
 
 /// The network adapter class (`HV_NIC_GUID`).
-const NIC_CLASS: Guid = Guid::from_fields(
-    0xf861_5163,
-    0xdf3e,
-    0x46c5,
-    [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
-);
+const NIC_CLASS: Guid = vmbus::proto::offer::class::NETWORK;
 
 vmbus::vmbus_device_table!(NIC_TABLE, (), [(DeviceId::new(NIC_CLASS), ())]);
 

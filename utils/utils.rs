@@ -54,30 +54,10 @@ impl IcKind {
     }
 }
 
-const HEARTBEAT: Guid = Guid::from_fields(
-    0x57164f39,
-    0x9115,
-    0x4e78,
-    [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d],
-);
-const SHUTDOWN: Guid = Guid::from_fields(
-    0x0e0b6031,
-    0x5213,
-    0x4934,
-    [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb],
-);
-const TIMESYNC: Guid = Guid::from_fields(
-    0x9527e630,
-    0xd0ae,
-    0x497b,
-    [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
-);
-const KVP: Guid = Guid::from_fields(
-    0xa9a0f4e7,
-    0x5a45,
-    0x4d96,
-    [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
-);
+const HEARTBEAT: Guid = vmbus::proto::offer::class::HEARTBEAT;
+const SHUTDOWN: Guid = vmbus::proto::offer::class::SHUTDOWN;
+const TIMESYNC: Guid = vmbus::proto::offer::class::TIMESYNC;
+const KVP: Guid = vmbus::proto::offer::class::KVP;
 
 vmbus::vmbus_device_table!(
     IC_TABLE,

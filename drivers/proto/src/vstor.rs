@@ -14,27 +14,17 @@
 //! `include/linux/hyperv.h`.
 //!
 //! This file is also compiled into the kernel modules: it uses only `core` and `zerocopy`, and
-//! expects `guid.rs` as its sibling module `guid`.
+//! expects `guid.rs` and `offer.rs` as its sibling modules `guid` and `offer`.
 
 use super::guid::Guid;
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Class GUID of the synthetic SCSI controller (`HV_SCSI_GUID`).
-pub const SCSI_CLASS_ID: Guid = Guid::from_fields(
-    0xba6163d9,
-    0x04a1,
-    0x4d29,
-    [0xb6, 0x05, 0x72, 0xe2, 0xff, 0xb1, 0xdc, 0x7f],
-);
+pub const SCSI_CLASS_ID: Guid = super::offer::class::SCSI;
 
 /// Class GUID of the accelerated IDE channel (`HV_IDE_GUID`), the same protocol.
-pub const IDE_CLASS_ID: Guid = Guid::from_fields(
-    0x32412632,
-    0x86cb,
-    0x44a2,
-    [0x9b, 0x5c, 0x50, 0xd1, 0x41, 0x73, 0x54, 0xf5],
-);
+pub const IDE_CLASS_ID: Guid = super::offer::class::IDE;
 
 /// Builds a protocol version number: major in the high byte, minor in the low byte.
 pub const fn make_version(major: u8, minor: u8) -> u16 {

@@ -83,6 +83,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rhv_proto::guid::Guid;
+use rhv_proto::offer::class;
 
 pub use component::IntegrationComponent;
 
@@ -128,22 +129,22 @@ impl IcKind {
         match self {
             IcKind::Heartbeat => IcIds {
                 name: "heartbeat",
-                class_id: guid(0x57164f39_9115_4e78_ab55_382f3bd5422d),
+                class_id: class::HEARTBEAT,
                 instance_id: guid(0xfd149e91_82e0_4a7d_afa6_2a4166cbd7c0),
             },
             IcKind::Shutdown => IcIds {
                 name: "shutdown",
-                class_id: guid(0x0e0b6031_5213_4934_818b_38d90ced39db),
+                class_id: class::SHUTDOWN,
                 instance_id: guid(0xb6650ff7_33bc_4840_8048_e0676786f393),
             },
             IcKind::Timesync => IcIds {
                 name: "timesync",
-                class_id: guid(0x9527e630_d0ae_497b_adce_e80ab0175caf),
+                class_id: class::TIMESYNC,
                 instance_id: guid(0x2dd1ce17_079e_403c_b352_a1921ee207ee),
             },
             IcKind::Kvp => IcIds {
                 name: "kvp",
-                class_id: guid(0xa9a0f4e7_5a45_4d96_b827_8a841e8c03e6),
+                class_id: class::KVP,
                 instance_id: guid(0x242ff919_07db_4180_9c2e_b86cb68c8c55),
             },
         }

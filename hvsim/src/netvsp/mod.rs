@@ -74,12 +74,7 @@ use rx::ReceiveBuffer;
 use tx::SendBuffer;
 
 /// The network adapter class (`HV_NIC_GUID` in include/linux/hyperv.h).
-pub const NETWORK_CLASS_ID: Guid = Guid::from_fields(
-    0xf861_5163,
-    0xdf3e,
-    0x46c5,
-    [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
-);
+pub const NETWORK_CLASS_ID: Guid = rhv_proto::offer::class::NETWORK;
 
 /// Traffic counters of one direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]

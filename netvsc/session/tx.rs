@@ -3,16 +3,21 @@
 //! fits (one copy, the skb is freed at once), or else the header goes into the section and the
 //! frame is sent from its own pages (GPA-direct), the skb kept until the host completes. The
 //! section's completion id names the queue and the section; no section or a full ring stops
-//! the queue until a completion wakes it.
+//! the queue until a completion wakes it. A frame that asks for a checksum or a large send
+//! carries the per-packet info for it (`offload`) between the data header and the frame.
 
 use super::{trans_data, Queue, Session, DATA_HEADER};
 use crate::datapath::bump;
 use crate::netdev::{Skb, Xmit};
 use crate::proto::{nvsp, rndis};
+use core::mem::size_of;
 use kernel::prelude::*;
 use kernel::sync::atomic::ordering;
 use vmbus::{GpaDirectRange, MAX_GPA_DIRECT_PAGES};
 use zerocopy::IntoBytes;
+
+/// One per-packet info element holding a 4-byte value.
+const PPI_BYTES: usize = size_of::<rndis::PerPacketInfo>() + 4;
 
 impl Session {
     /// Sends one frame on queue `q` (ndo_start_xmit: softirqs off, the queue's lock held).
@@ -37,12 +42,15 @@ impl Session {
         result
     }
 
-    fn xmit_one(&self, skb: Skb, q: u16, queue: &Queue) -> Xmit {
+    fn xmit_one(&self, mut skb: Skb, q: u16, queue: &Queue) -> Xmit {
         let ndev = &self.dp.ndev;
         let len = skb.len() as usize;
         if !(14..=64 * 1024).contains(&len) {
             return Xmit::Dropped;
         }
+        let Ok(info) = self.tx_offload_info(&mut skb) else {
+            return Xmit::Dropped;
+        };
         let taken = {
             let mut s = self.dp.sections.lock();
             s.take(q).map(|i| (i, s.size() as usize))
@@ -56,24 +64,33 @@ impl Session {
             }
             return Xmit::Busy(skb);
         };
-        let mut header = [0u8; DATA_HEADER];
-        let h = rndis::MessageHeader::new(rndis::MessageType::Packet, DATA_HEADER - 8 + len);
-        let p = rndis::Packet::new(len as u32, 0);
+        let mut header = [0u8; DATA_HEADER + PPI_BYTES];
+        let ppi_len = if info.is_some() { PPI_BYTES } else { 0 };
+        let hlen = DATA_HEADER + ppi_len;
+        let h = rndis::MessageHeader::new(rndis::MessageType::Packet, hlen - 8 + len);
+        // CAST: len is at most 64 KiB, ppi_len 16.
+        let p = rndis::Packet::new(len as u32, ppi_len as u32);
         header[..8].copy_from_slice(h.as_bytes());
-        header[8..].copy_from_slice(p.as_bytes());
+        header[8..DATA_HEADER].copy_from_slice(p.as_bytes());
+        if let Some((kind, value)) = info {
+            let e = rndis::PerPacketInfo::new(kind, 4);
+            header[DATA_HEADER..DATA_HEADER + 12].copy_from_slice(e.as_bytes());
+            header[DATA_HEADER + 12..].copy_from_slice(&value.to_le_bytes());
+        }
+        let header = &header[..hlen];
         let offset = section as usize * size;
         let trans = trans_data(q, section);
-        let sent = if DATA_HEADER + len <= size {
+        let sent = if hlen + len <= size {
             let copied = self
                 .dp
                 .send
-                .write(offset, &header)
-                .and_then(|()| self.dp.send.write_skb(offset + DATA_HEADER, &skb));
+                .write(offset, header)
+                .and_then(|()| self.dp.send.write_skb(offset + hlen, &skb));
             let m = nvsp::SendRndisPacket {
                 channel_type: nvsp::CHANNEL_TYPE_DATA,
                 send_buffer_section_index: section,
                 // CAST: at most the section size.
-                send_buffer_section_size: (DATA_HEADER + len) as u32,
+                send_buffer_section_size: (hlen + len) as u32,
             };
             let sent =
                 copied.and_then(|()| queue.channel.send_batched(&nvsp::encode(&m), trans, true));
@@ -88,7 +105,7 @@ impl Session {
                 Err(e) => Err((e, Some(skb))),
             }
         } else {
-            self.send_pages(queue, skb, section, offset, &header, trans)
+            self.send_pages(queue, skb, section, offset, header, trans)
         };
         match sent {
             Ok(None) => Xmit::Sent,
@@ -132,7 +149,7 @@ impl Session {
         let m = nvsp::SendRndisPacket {
             channel_type: nvsp::CHANNEL_TYPE_DATA,
             send_buffer_section_index: section,
-            // CAST: a constant of 44.
+            // CAST: 44 or 60 bytes.
             send_buffer_section_size: header.len() as u32,
         };
         let range = GpaDirectRange {

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The C side of rhv_netvsc's transmit offload: what an skb asks of the hardware (a checksum
+ * to fill in, or a TCP large send), read from the skb's layout, which Rust has no bindings
+ * for. Whether the host offers it and the RNDIS per-packet info that says so are Rust's
+ * (netvsc/session/offload.rs); this file only reports and prepares. Declarations for Rust:
+ * netvsc/netdev.rs.
+ */
+#include <linux/errno.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/skbuff.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <net/ip6_checksum.h>
+#include <net/tcp.h>
+
+#include "shim.h"
+
+/*
+ * What the skb asks for: 0 (nothing), or RHV_NETVSC_OFF_* bits; `*transport` is the transport
+ * header's offset from the frame start and, for a large send, `*mss` the segment payload.
+ * A large send's headers are left as NDIS wants them: no IP length and a TCP pseudo-header
+ * sum without the length (the host fills both in per segment). Negative errno: drop it.
+ */
+int rhv_netvsc_skb_offload(struct sk_buff *skb, u32 *transport, u32 *mss)
+{
+	int v6 = skb->protocol == htons(ETH_P_IPV6) ? RHV_NETVSC_OFF_IPV6 : 0;
+	u8 proto;
+
+	if (skb_is_gso(skb)) {
+		if (!(skb_shinfo(skb)->gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6)))
+			return -EPROTONOSUPPORT;
+		if (skb_cow_head(skb, 0))
+			return -ENOMEM;
+		if (skb->protocol == htons(ETH_P_IP)) {
+			struct iphdr *iph = ip_hdr(skb);
+
+			iph->tot_len = 0;
+			iph->check = 0;
+			tcp_hdr(skb)->check =
+				~csum_tcpudp_magic(iph->saddr, iph->daddr, 0, IPPROTO_TCP, 0);
+		} else if (v6) {
+			tcp_v6_gso_csum_prep(skb);
+		} else {
+			return -EPROTONOSUPPORT;
+		}
+		*transport = skb_transport_offset(skb);
+		*mss = skb_shinfo(skb)->gso_size;
+		return RHV_NETVSC_OFF_LSO | RHV_NETVSC_OFF_TCP | v6;
+	}
+	if (skb->ip_summed != CHECKSUM_PARTIAL)
+		return 0;
+	*transport = skb_checksum_start_offset(skb);
+	*mss = 0;
+	if (skb->protocol == htons(ETH_P_IP)) {
+		/* The host checksums from where the IPv4 header ends. */
+		if (skb_checksum_start_offset(skb) != skb_network_offset(skb) + ip_hdrlen(skb))
+			return RHV_NETVSC_OFF_CSUM;
+		proto = ip_hdr(skb)->protocol;
+	} else if (v6) {
+		proto = ipv6_hdr(skb)->nexthdr;
+	} else {
+		return RHV_NETVSC_OFF_CSUM;
+	}
+	if (proto == IPPROTO_TCP && skb->csum_offset == offsetof(struct tcphdr, check))
+		return RHV_NETVSC_OFF_CSUM | RHV_NETVSC_OFF_TCP | v6;
+	if (proto == IPPROTO_UDP && skb->csum_offset == offsetof(struct udphdr, check))
+		return RHV_NETVSC_OFF_CSUM | RHV_NETVSC_OFF_UDP | v6;
+	return RHV_NETVSC_OFF_CSUM | v6;
+}
+
+/* Fills in a checksum the host cannot: 0 or a negative errno. */
+int rhv_netvsc_skb_checksum_help(struct sk_buff *skb)
+{
+	return skb_checksum_help(skb);
+}

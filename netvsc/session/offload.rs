@@ -238,3 +238,84 @@ impl Session {
         }
     }
 }
+
+#[kunit_tests(rhv_netvsc_offload)]
+mod tests {
+    use super::{choose, ndis, TxCaps};
+
+    /// What hvsim offers: checksums both ways and LSOv2 over IPv4 and IPv6.
+    fn full() -> ndis::NdisOffload {
+        let all4 = 0x155;
+        let all6 = 0x055;
+        let checksum = ndis::ChecksumOffload {
+            ip4_tx_encapsulation: ndis::ENCAP_802_3,
+            ip4_tx_checksum: all4,
+            ip4_rx_encapsulation: ndis::ENCAP_802_3,
+            ip4_rx_checksum: all4,
+            ip6_tx_encapsulation: ndis::ENCAP_802_3,
+            ip6_tx_checksum: all6,
+            ip6_rx_encapsulation: ndis::ENCAP_802_3,
+            ip6_rx_checksum: all6,
+        };
+        let lso_v2 = ndis::LsoV2Offload {
+            ip4_encapsulation: ndis::ENCAP_802_3,
+            ip4_max_size: 64_000,
+            ip4_min_segments: 2,
+            ip6_encapsulation: ndis::ENCAP_802_3,
+            ip6_max_size: 62_000,
+            ip6_min_segments: 2,
+            ip6_options: 0x5,
+        };
+        ndis::NdisOffload {
+            checksum,
+            lso_v2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn everything_offered_is_used() {
+        let on = choose(&full());
+        assert!(on.rx_csum);
+        let t = on.tx;
+        assert!(t.tcp4 && t.udp4 && t.tcp6 && t.udp6 && t.lso4 && t.lso6);
+        assert_eq!(t.lso_max_size, 62_000);
+        assert_eq!(t.lso_min_segments, 2);
+        let f = t.features();
+        assert!(f.csum4 && f.csum6 && f.tso4 && f.tso6);
+    }
+
+    #[test]
+    fn nothing_offered_nothing_used() {
+        let on = choose(&ndis::NdisOffload::default());
+        assert!(!on.rx_csum);
+        assert_eq!(on.tx, TxCaps::default());
+    }
+
+    #[test]
+    fn partial_or_odd_offers_are_not_taken() {
+        // TCP checksums without TCP options: no TCP checksum and so no large send either.
+        let mut o = full();
+        o.checksum.ip4_tx_checksum = ndis::CSUM_CAP_TCP | ndis::CSUM_CAP_UDP;
+        let t = choose(&o).tx;
+        assert!(!t.tcp4 && !t.udp4 && !t.lso4);
+        assert!(t.tcp6 && t.lso6);
+        // IPv6 large sends without extension headers.
+        let mut o = full();
+        o.lso_v2.ip6_options = ndis::LSOV2_CAP_TCP6_OPTIONS;
+        let t = choose(&o).tx;
+        assert!(t.lso4 && !t.lso6);
+        assert_eq!(t.lso_max_size, 64_000);
+        // A hostile host: tiny or absurd limits switch large sends off, not the checksums.
+        let mut o = full();
+        o.lso_v2.ip4_max_size = 100;
+        o.lso_v2.ip6_min_segments = 100_000;
+        let t = choose(&o).tx;
+        assert!(!t.lso4 && !t.lso6);
+        assert!(t.tcp4 && t.tcp6);
+        let mut o = full();
+        o.lso_v2.ip4_max_size = u32::MAX;
+        o.lso_v2.ip6_max_size = u32::MAX;
+        assert_eq!(choose(&o).tx.lso_max_size, 65_536);
+    }
+}

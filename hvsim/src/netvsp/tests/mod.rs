@@ -5,6 +5,7 @@
 //! page ranges; data in send-buffer sections; receive completions per transfer).
 
 mod malformed;
+mod offload;
 mod protocol;
 mod traffic;
 

@@ -13,7 +13,6 @@
  */
 #include <linux/errno.h>
 #include <linux/etherdevice.h>
-#include <linux/if_vlan.h>
 #include <linux/ethtool.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
@@ -199,25 +198,6 @@ static void rhv_netvsc_get_stats64(struct net_device *ndev, struct rtnl_link_sta
 	s->tx_dropped = atomic_long_read(&p->tx_dropped);
 }
 
-/*
- * A large send the host cannot take (not TCP, or fewer segments than it wants) is segmented
- * by the stack before ndo_start_xmit; the rest as the default check does.
- */
-static netdev_features_t rhv_netvsc_features_check(struct sk_buff *skb, struct net_device *ndev,
-						   netdev_features_t features)
-{
-	if (skb_is_gso(skb)) {
-		const struct skb_shared_info *si = skb_shinfo(skb);
-
-		if (!(si->gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6)) ||
-		    (si->gso_type & ~(SKB_GSO_TCPV4 | SKB_GSO_TCPV6 | SKB_GSO_TCP_ECN |
-				      SKB_GSO_DODGY)) ||
-		    si->gso_segs < READ_ONCE(priv_of(ndev)->tso_min_segs))
-			features &= ~NETIF_F_GSO_MASK;
-	}
-	return vlan_features_check(skb, features);
-}
-
 static const struct net_device_ops rhv_netvsc_ops = {
 	.ndo_features_check = rhv_netvsc_features_check,
 	.ndo_open = rhv_netvsc_open,
@@ -353,29 +333,15 @@ void rhv_netvsc_set_rxcsum(struct net_device *ndev)
 	ndev->features |= NETIF_F_RXCSUM;
 }
 
-/*
- * Before registration only: the host fills in TCP/UDP checksums over IPv4 and/or IPv6 and
- * takes large sends of up to `tso_max_size` bytes and at least `tso_min_segs` segments.
- */
-void rhv_netvsc_set_tx_offload(struct net_device *ndev, u32 what, u32 tso_max_size,
-			       u32 tso_min_segs)
+/* Fewest segments the host takes in a large send (0 until rhv_netvsc_set_tx_offload()). */
+u32 rhv_netvsc_tso_min_segs(struct net_device *ndev)
 {
-	netdev_features_t f = 0;
+	return READ_ONCE(priv_of(ndev)->tso_min_segs);
+}
 
-	if (what & RHV_NETVSC_TX_CSUM4)
-		f |= NETIF_F_IP_CSUM;
-	if (what & RHV_NETVSC_TX_CSUM6)
-		f |= NETIF_F_IPV6_CSUM;
-	if (what & RHV_NETVSC_TX_TSO4)
-		f |= NETIF_F_TSO;
-	if (what & RHV_NETVSC_TX_TSO6)
-		f |= NETIF_F_TSO6;
-	ndev->hw_features |= f;
-	ndev->features |= f;
-	if (f & (NETIF_F_TSO | NETIF_F_TSO6)) {
-		netif_set_tso_max_size(ndev, tso_max_size);
-		priv_of(ndev)->tso_min_segs = max_t(u32, tso_min_segs, 1);
-	}
+void rhv_netvsc_set_tso_min_segs(struct net_device *ndev, u32 segs)
+{
+	WRITE_ONCE(priv_of(ndev)->tso_min_segs, segs);
 }
 
 /* Before registration only. */

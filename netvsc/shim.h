@@ -3,6 +3,7 @@
 #ifndef RHV_NETVSC_SHIM_H
 #define RHV_NETVSC_SHIM_H
 
+#include <linux/netdev_features.h>
 #include <linux/types.h>
 
 struct device;
@@ -30,6 +31,10 @@ struct net_device *rhv_netvsc_alloc(struct device *parent, const void *ctx);
 void rhv_netvsc_set_rxcsum(struct net_device *ndev);
 void rhv_netvsc_set_tx_offload(struct net_device *ndev, u32 what, u32 tso_max_size,
 			       u32 tso_min_segs);
+u32 rhv_netvsc_tso_min_segs(struct net_device *ndev);
+void rhv_netvsc_set_tso_min_segs(struct net_device *ndev, u32 segs);
+netdev_features_t rhv_netvsc_features_check(struct sk_buff *skb, struct net_device *ndev,
+					    netdev_features_t features);
 int rhv_netvsc_skb_offload(struct sk_buff *skb, u32 *transport, u32 *mss);
 int rhv_netvsc_skb_checksum_help(struct sk_buff *skb);
 void rhv_netvsc_set_ctx(struct net_device *ndev, const void *ctx);

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The C side of rhv_netvsc's transmit offload: what an skb asks of the hardware (a checksum
- * to fill in, or a TCP large send), read from the skb's layout, which Rust has no bindings
- * for. Whether the host offers it and the RNDIS per-packet info that says so are Rust's
- * (netvsc/session/offload.rs); this file only reports and prepares. Declarations for Rust:
- * netvsc/netdev.rs.
+ * The C side of rhv_netvsc's transmit offload: the features the stack is told of, the
+ * per-skb check that leaves large sends the host cannot take to the stack, and what an skb
+ * asks of the hardware (a checksum to fill in, or a TCP large send), read from the skb's
+ * layout, which Rust has no bindings for. Whether the host offers it, and the RNDIS
+ * per-packet info that says so, are Rust's (netvsc/session/offload.rs); this file only
+ * reports and prepares. Declarations for Rust: netvsc/netdev.rs.
  */
 #include <linux/errno.h>
 #include <linux/if_ether.h>
+#include <linux/if_vlan.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/netdevice.h>
 #include <linux/skbuff.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
@@ -17,6 +20,50 @@
 #include <net/tcp.h>
 
 #include "shim.h"
+
+/*
+ * Before registration only: the host fills in TCP/UDP checksums over IPv4 and/or IPv6 and
+ * takes large sends of up to `tso_max_size` bytes and at least `tso_min_segs` segments.
+ */
+void rhv_netvsc_set_tx_offload(struct net_device *ndev, u32 what, u32 tso_max_size,
+			       u32 tso_min_segs)
+{
+	netdev_features_t f = 0;
+
+	if (what & RHV_NETVSC_TX_CSUM4)
+		f |= NETIF_F_IP_CSUM;
+	if (what & RHV_NETVSC_TX_CSUM6)
+		f |= NETIF_F_IPV6_CSUM;
+	if (what & RHV_NETVSC_TX_TSO4)
+		f |= NETIF_F_TSO;
+	if (what & RHV_NETVSC_TX_TSO6)
+		f |= NETIF_F_TSO6;
+	ndev->hw_features |= f;
+	ndev->features |= f;
+	if (f & (NETIF_F_TSO | NETIF_F_TSO6)) {
+		netif_set_tso_max_size(ndev, tso_max_size);
+		rhv_netvsc_set_tso_min_segs(ndev, max_t(u32, tso_min_segs, 1));
+	}
+}
+
+/*
+ * A large send the host cannot take (not TCP, or fewer segments than it wants) is segmented
+ * by the stack before ndo_start_xmit; the rest as the default check does.
+ */
+netdev_features_t rhv_netvsc_features_check(struct sk_buff *skb, struct net_device *ndev,
+					    netdev_features_t features)
+{
+	if (skb_is_gso(skb)) {
+		const struct skb_shared_info *si = skb_shinfo(skb);
+
+		if (!(si->gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6)) ||
+		    (si->gso_type & ~(SKB_GSO_TCPV4 | SKB_GSO_TCPV6 | SKB_GSO_TCP_ECN |
+				      SKB_GSO_DODGY)) ||
+		    si->gso_segs < rhv_netvsc_tso_min_segs(ndev))
+			features &= ~NETIF_F_GSO_MASK;
+	}
+	return vlan_features_check(skb, features);
+}
 
 /*
  * What the skb asks for: 0 (nothing), or RHV_NETVSC_OFF_* bits; `*transport` is the transport

@@ -103,8 +103,9 @@ impl Netvsp {
                 match kind {
                     TxKind::Plain => {}
                     TxKind::Checksum => self.stats.csum_offloaded += 1,
-                    TxKind::LargeSend => {
+                    TxKind::LargeSend { ipv6 } => {
                         self.stats.lso_frames += 1;
+                        self.stats.lso_ipv6_frames += u64::from(ipv6);
                         self.stats.lso_bytes += frame.len() as u64;
                     }
                 }

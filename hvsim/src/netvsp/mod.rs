@@ -31,7 +31,7 @@
 //! - `{"op":"stats"}`: counters since the NIC was created — `to_guest` and `from_guest`
 //!   (`frames`, `bytes`, `drops`), `filtered` (frames from the TAP nobody asked for: RNDIS not
 //!   initialised, packet filter, link down), `bad_packets` (malformed or unexpected packets
-//!   from the guest), `csum_offloaded` and `lso_frames`/`lso_bytes` (guest frames whose
+//!   from the guest), `csum_offloaded` and `lso_frames`/`lso_bytes`/`lso_ipv6_frames` (guest frames whose
 //!   checksum the host filled in / that the host kernel segmented), `rx_csum_verified`
 //!   (frames to the guest announced with a verified checksum) — and the state: `link_up`, `nvsp_version`, `ndis_version`, `mtu`,
 //!   `mac`, `rndis_initialized`, `packet_filter`, `channels`, `rss_table_entries`,
@@ -111,6 +111,8 @@ pub struct NetStats {
     pub lso_frames: u64,
     /// Bytes of those large-send frames.
     pub lso_bytes: u64,
+    /// Those of the large-send frames that were TCP over IPv6.
+    pub lso_ipv6_frames: u64,
     /// Frames to the guest announced with a verified checksum.
     pub rx_csum_verified: u64,
 }
@@ -213,6 +215,7 @@ impl Netvsp {
             "csum_offloaded": self.stats.csum_offloaded,
             "lso_frames": self.stats.lso_frames,
             "lso_bytes": self.stats.lso_bytes,
+            "lso_ipv6_frames": self.stats.lso_ipv6_frames,
             "rx_csum_verified": self.stats.rx_csum_verified,
             "offload_offered": self.config.offload,
             "offload": self.rndis.offload,

@@ -95,8 +95,8 @@ pub enum TxKind {
     Plain,
     /// The host kernel fills in a checksum.
     Checksum,
-    /// The host kernel segments the frame.
-    LargeSend,
+    /// The host kernel segments the frame (TCP over IPv6 or IPv4).
+    LargeSend { ipv6: bool },
 }
 
 /// The IP layer of a frame, as far as offload needs it.
@@ -328,7 +328,7 @@ fn prepare_lso(
         csum_start: l4 as u16,
         csum_offset: 16,
     };
-    Ok((hdr, TxKind::LargeSend))
+    Ok((hdr, TxKind::LargeSend { ipv6: v6 }))
 }
 
 /// A frame from the host that cannot go to the guest.

@@ -135,7 +135,7 @@ fn tcp4_large_send_becomes_gso() {
     let mut f = tcp4(20_000, 12);
     let info = ndis::LSO_TYPE_V2 | 46 << ndis::LSO_TCP_HEADER_OFFSET_SHIFT | 1448;
     let (hdr, kind) = prepare_tx(&lso(info), &mut f, 0, &all_on(), 9000).unwrap();
-    assert_eq!(kind, TxKind::LargeSend);
+    assert_eq!(kind, TxKind::LargeSend { ipv6: false });
     assert_eq!(hdr.gso_type, vnet::GSO_TCPV4);
     assert_eq!((hdr.gso_size, hdr.hdr_len, hdr.csum_start), (1448, 66, 46));
     assert_eq!(u16::from_be_bytes([f[16], f[17]]) as usize, f.len() - 14);

@@ -48,6 +48,13 @@ mod ffi {
             mss: *mut u32,
         ) -> c_int;
         pub(super) fn rhv_netvsc_skb_checksum_help(skb: *mut RawSkb) -> c_int;
+        pub(super) fn rhv_netvsc_skb_ranges(
+            skb: *mut RawSkb,
+            pfns: *mut u64,
+            max_pfns: u32,
+            ranges: *mut u32,
+            max_ranges: u32,
+        ) -> c_int;
         pub(super) fn rhv_netvsc_set_ctx(ndev: *mut RawNetDevice, ctx: *const c_void);
         pub(super) fn rhv_netvsc_register(
             ndev: *mut RawNetDevice,
@@ -402,6 +409,29 @@ impl Skb {
     pub(crate) fn checksum_in_software(&mut self) -> Result {
         // SAFETY: `raw` is owned (invariant).
         kernel::error::to_result(unsafe { ffi::rhv_netvsc_skb_checksum_help(self.raw.as_ptr()) })
+    }
+
+    /// The frame as page ranges without copying (the linear part, then each fragment): the
+    /// PFNs in order into `pfns`, each range's (offset into its first page, length, PFN
+    /// count) into `ranges`; returns the number of ranges. `EMSGSIZE` when they do not fit
+    /// (then [`Skb::pages`] linearises). The pages stay valid while `self` lives.
+    pub(crate) fn page_ranges(&self, pfns: &mut [u64], ranges: &mut [[u32; 3]]) -> Result<usize> {
+        let max_pfns = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+        let max_ranges = u32::try_from(ranges.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `raw` is owned (invariant); `pfns` is `max_pfns` writable words and `ranges`
+        // `3 * max_ranges` writable u32s (an array of `[u32; 3]` is laid out contiguously).
+        let n = unsafe {
+            ffi::rhv_netvsc_skb_ranges(
+                self.raw.as_ptr(),
+                pfns.as_mut_ptr(),
+                max_pfns,
+                ranges.as_mut_ptr().cast(),
+                max_ranges,
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| Error::from_errno(n))?;
+        // The shim never reports more ranges than it was given room for.
+        Ok(n.min(ranges.len()))
     }
 
     /// Whether the stack hands over more frames right after this one (meaningful inside

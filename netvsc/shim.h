@@ -37,6 +37,8 @@ netdev_features_t rhv_netvsc_features_check(struct sk_buff *skb, struct net_devi
 					    netdev_features_t features);
 int rhv_netvsc_skb_offload(struct sk_buff *skb, u32 *transport, u32 *mss);
 int rhv_netvsc_skb_checksum_help(struct sk_buff *skb);
+int rhv_netvsc_skb_ranges(struct sk_buff *skb, u64 *pfns, u32 max_pfns, u32 *ranges,
+			  u32 max_ranges);
 void rhv_netvsc_set_ctx(struct net_device *ndev, const void *ctx);
 int rhv_netvsc_register(struct net_device *ndev, const u8 *mac, u32 max_mtu);
 void rhv_netvsc_unregister(struct net_device *ndev);

@@ -123,3 +123,60 @@ int rhv_netvsc_skb_checksum_help(struct sk_buff *skb)
 {
 	return skb_checksum_help(skb);
 }
+
+/* Adds `len` bytes at physical address `pa` as one range; -EMSGSIZE if it does not fit. */
+static int rhv_netvsc_add_range(phys_addr_t pa, u32 len, u64 *pfns, u32 max_pfns, u32 *used,
+				u32 *ranges, u32 max_ranges, u32 *n)
+{
+	u32 off = offset_in_page(pa);
+	u32 count = DIV_ROUND_UP(off + len, PAGE_SIZE);
+	u32 i;
+
+	if (!len)
+		return 0;
+	if (*n >= max_ranges || *used + count > max_pfns)
+		return -EMSGSIZE;
+	for (i = 0; i < count; i++)
+		pfns[*used + i] = (pa >> PAGE_SHIFT) + i;
+	ranges[3 * *n] = off;
+	ranges[3 * *n + 1] = len;
+	ranges[3 * *n + 2] = count;
+	*used += count;
+	(*n)++;
+	return 0;
+}
+
+/*
+ * The skb's frame as page ranges, without copying: the linear part, then each fragment (4 KiB
+ * PFNs, x86: PAGE_SIZE is the Hyper-V page size). Each range's PFNs go into `pfns` in order;
+ * `ranges` gets three words per range (offset into its first page, length, PFN count).
+ * Returns the number of ranges, or -EMSGSIZE when they do not fit (or the skb has a frag list
+ * or fragments without pages): the caller then linearises. The pages stay valid while the skb
+ * lives.
+ */
+int rhv_netvsc_skb_ranges(struct sk_buff *skb, u64 *pfns, u32 max_pfns, u32 *ranges,
+			  u32 max_ranges)
+{
+	u32 n = 0, used = 0;
+	int i, ret;
+
+	if (skb_has_frag_list(skb))
+		return -EMSGSIZE;
+	ret = rhv_netvsc_add_range(virt_to_phys(skb->data), skb_headlen(skb), pfns, max_pfns,
+				   &used, ranges, max_ranges, &n);
+	if (ret)
+		return ret;
+	for (i = 0; i < skb_shinfo(skb)->nr_frags; i++) {
+		const skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
+		struct page *page = skb_frag_page(frag);
+
+		if (!page)
+			return -EMSGSIZE;
+		ret = rhv_netvsc_add_range(page_to_phys(page) + skb_frag_off(frag),
+					   skb_frag_size(frag), pfns, max_pfns, &used, ranges,
+					   max_ranges, &n);
+		if (ret)
+			return ret;
+	}
+	return n;
+}

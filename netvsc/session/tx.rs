@@ -16,6 +16,10 @@ use kernel::sync::atomic::ordering;
 use vmbus::{GpaDirectRange, MAX_GPA_DIRECT_PAGES};
 use zerocopy::IntoBytes;
 
+/// Most page ranges of one frame: with [`MAX_GPA_DIRECT_PAGES`] PFNs this fills the 40-word
+/// range table of a GPA-direct packet.
+const MAX_RANGES: usize = 8;
+
 /// One per-packet info element holding a 4-byte value.
 const PPI_BYTES: usize = size_of::<rndis::PerPacketInfo>() + 4;
 
@@ -127,7 +131,8 @@ impl Session {
         }
     }
 
-    /// Sends a frame too large for a section from its own pages; the RNDIS header goes in
+    /// Sends a frame too large for a section from its own pages (its fragments as they are,
+    /// or linearised when they need more ranges than a packet holds); the RNDIS header goes in
     /// the section. On success the skb must stay alive until the host completes the send.
     fn send_pages(
         &self,
@@ -139,8 +144,17 @@ impl Session {
         trans: u64,
     ) -> core::result::Result<Option<Skb>, (Error, Option<Skb>)> {
         let mut pfns = [0u64; MAX_GPA_DIRECT_PAGES];
-        let (n, first) = match skb.pages(&mut pfns) {
-            Ok(pages) => pages,
+        let mut spans = [[0u32; 3]; MAX_RANGES];
+        let count = match skb.page_ranges(&mut pfns, &mut spans) {
+            Ok(n) => n,
+            Err(e) if e == EMSGSIZE => match skb.pages(&mut pfns) {
+                Ok((n, first)) => {
+                    // CAST: at most MAX_GPA_DIRECT_PAGES.
+                    spans[0] = [first, skb.len(), n as u32];
+                    1
+                }
+                Err(e) => return Err((e, None)),
+            },
             Err(e) => return Err((e, None)),
         };
         if let Err(e) = self.dp.send.write(offset, header) {
@@ -152,14 +166,27 @@ impl Session {
             // CAST: 44 or 60 bytes.
             send_buffer_section_size: header.len() as u32,
         };
-        let range = GpaDirectRange {
-            offset: first,
-            len: skb.len(),
-            pfns: &pfns[..n],
-        };
+        let mut ranges: [GpaDirectRange<'_>; MAX_RANGES] =
+            core::array::from_fn(|_| GpaDirectRange {
+                offset: 0,
+                len: 0,
+                pfns: &[],
+            });
+        let mut rest: &[u64] = &pfns;
+        for (r, [off, len, n]) in ranges.iter_mut().zip(spans.iter().take(count)) {
+            let Some((these, after)) = rest.split_at_checked(*n as usize) else {
+                return Err((EINVAL, Some(skb)));
+            };
+            *r = GpaDirectRange {
+                offset: *off,
+                len: *len,
+                pfns: these,
+            };
+            rest = after;
+        }
         match queue
             .channel
-            .send_gpa_direct(&[range], &nvsp::encode(&m), trans)
+            .send_gpa_direct(&ranges[..count], &nvsp::encode(&m), trans)
         {
             Ok(()) => Ok(Some(skb)),
             Err(e) => Err((e, Some(skb))),

@@ -36,6 +36,25 @@ mod ffi {
             ctx: *const c_void,
         ) -> *mut RawNetDevice;
         pub(super) fn rhv_netvsc_set_rxcsum(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_set_tx_offload(
+            ndev: *mut RawNetDevice,
+            what: u32,
+            tso_max_size: u32,
+            tso_min_segs: u32,
+        );
+        pub(super) fn rhv_netvsc_skb_offload(
+            skb: *mut RawSkb,
+            transport: *mut u32,
+            mss: *mut u32,
+        ) -> c_int;
+        pub(super) fn rhv_netvsc_skb_checksum_help(skb: *mut RawSkb) -> c_int;
+        pub(super) fn rhv_netvsc_skb_ranges(
+            skb: *mut RawSkb,
+            pfns: *mut u64,
+            max_pfns: u32,
+            ranges: *mut u32,
+            max_ranges: u32,
+        ) -> c_int;
         pub(super) fn rhv_netvsc_set_ctx(ndev: *mut RawNetDevice, ctx: *const c_void);
         pub(super) fn rhv_netvsc_register(
             ndev: *mut RawNetDevice,
@@ -73,6 +92,60 @@ mod ffi {
         ) -> c_int;
         pub(super) fn rhv_netvsc_skb_free(skb: *mut RawSkb);
     }
+}
+
+/// Transmit offloads the host offers, as the stack is told of them (`RHV_NETVSC_TX_*` in
+/// shim.h).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TxFeatures {
+    /// TCP and UDP checksums over IPv4 (NETIF_F_IP_CSUM).
+    pub(crate) csum4: bool,
+    /// TCP and UDP checksums over IPv6 (NETIF_F_IPV6_CSUM).
+    pub(crate) csum6: bool,
+    /// TCP large sends over IPv4 (NETIF_F_TSO).
+    pub(crate) tso4: bool,
+    /// TCP large sends over IPv6 (NETIF_F_TSO6).
+    pub(crate) tso6: bool,
+    /// Largest large send, Ethernet header included.
+    pub(crate) tso_max_size: u32,
+    /// Fewest segments a large send may make.
+    pub(crate) tso_min_segs: u32,
+}
+
+/// The transport protocol of a frame that asks for a checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// TCP, checksum at offset 16.
+    Tcp,
+    /// UDP, checksum at offset 6.
+    Udp,
+    /// Anything else (or an IP layout the host cannot take): checksum in software.
+    Other,
+}
+
+/// What an skb asks of the hardware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TxOffload {
+    /// Nothing: checksums are done.
+    None,
+    /// A transport checksum to fill in.
+    Checksum {
+        /// IPv6 (else IPv4).
+        ipv6: bool,
+        /// The transport protocol.
+        transport: Transport,
+        /// The transport header's offset in the frame.
+        offset: u32,
+    },
+    /// A TCP large send, headers prepared as NDIS wants them.
+    LargeSend {
+        /// IPv6 (else IPv4).
+        ipv6: bool,
+        /// Payload bytes per segment.
+        mss: u32,
+        /// The TCP header's offset in the frame.
+        offset: u32,
+    },
 }
 
 /// Whether a complaint about the host may be logged now (one limit for the module).
@@ -133,6 +206,26 @@ impl NetDevice {
         }
         // SAFETY: `raw` is live and not registered: the stack does not read its features.
         unsafe { ffi::rhv_netvsc_set_rxcsum(self.raw.as_ptr()) };
+        Ok(())
+    }
+
+    /// Advertises the transmit offloads the host offers; only before registration (`EBUSY`
+    /// after).
+    pub(crate) fn set_tx_offload(&self, f: &TxFeatures) -> Result {
+        if self
+            .registered
+            .load(kernel::sync::atomic::ordering::Acquire)
+        {
+            return Err(EBUSY);
+        }
+        let what = u32::from(f.csum4)
+            | u32::from(f.csum6) << 1
+            | u32::from(f.tso4) << 2
+            | u32::from(f.tso6) << 3;
+        // SAFETY: `raw` is live and not registered: the stack does not read its features.
+        unsafe {
+            ffi::rhv_netvsc_set_tx_offload(self.raw.as_ptr(), what, f.tso_max_size, f.tso_min_segs)
+        };
         Ok(())
     }
 
@@ -277,6 +370,68 @@ impl Skb {
         };
         let n = usize::try_from(n).map_err(|_| Error::from_errno(n))?;
         Ok((n, offset))
+    }
+
+    /// What the frame asks of the hardware; a large send's headers are prepared for the host
+    /// on the way (so this is called once per transmission attempt).
+    pub(crate) fn offload(&mut self) -> Result<TxOffload> {
+        const CSUM: c_int = 0x1;
+        const LSO: c_int = 0x2;
+        const IPV6: c_int = 0x4;
+        const TCP: c_int = 0x8;
+        const UDP: c_int = 0x10;
+        let (mut offset, mut mss) = (0u32, 0u32);
+        // SAFETY: `raw` is owned (invariant); the out-parameters are locals.
+        let r = unsafe { ffi::rhv_netvsc_skb_offload(self.raw.as_ptr(), &mut offset, &mut mss) };
+        if r < 0 {
+            return Err(Error::from_errno(r));
+        }
+        let ipv6 = r & IPV6 != 0;
+        Ok(if r & LSO != 0 {
+            TxOffload::LargeSend { ipv6, mss, offset }
+        } else if r & CSUM != 0 {
+            let transport = match r & (TCP | UDP) {
+                TCP => Transport::Tcp,
+                UDP => Transport::Udp,
+                _ => Transport::Other,
+            };
+            TxOffload::Checksum {
+                ipv6,
+                transport,
+                offset,
+            }
+        } else {
+            TxOffload::None
+        })
+    }
+
+    /// Fills in the checksum the frame asks for in software.
+    pub(crate) fn checksum_in_software(&mut self) -> Result {
+        // SAFETY: `raw` is owned (invariant).
+        kernel::error::to_result(unsafe { ffi::rhv_netvsc_skb_checksum_help(self.raw.as_ptr()) })
+    }
+
+    /// The frame as page ranges without copying (the linear part, then each fragment): the
+    /// PFNs in order into `pfns`, each range's (offset into its first page, length, PFN
+    /// count) into `ranges`; returns the number of ranges. `EMSGSIZE` when they do not fit
+    /// (then [`Skb::pages`] linearises). The pages stay valid while `self` lives.
+    pub(crate) fn page_ranges(&self, pfns: &mut [u64], ranges: &mut [[u32; 3]]) -> Result<usize> {
+        let max_pfns = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+        let max_ranges = u32::try_from(ranges.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `raw` is owned (invariant); `pfns` is `max_pfns` writable words and `ranges`
+        // `3 * max_ranges` writable u32s (an array of `[u32; 3]` is laid out contiguously).
+        let n = unsafe {
+            ffi::rhv_netvsc_skb_ranges(
+                self.raw.as_ptr(),
+                pfns.as_mut_ptr(),
+                max_pfns,
+                ranges.as_mut_ptr().cast(),
+                max_ranges,
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| Error::from_errno(n))?;
+        // The shim never reports more ranges than it was given room for.
+        Ok(n.min(ranges.len()))
     }
 
     /// Whether the stack hands over more frames right after this one (meaningful inside

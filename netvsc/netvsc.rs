@@ -154,6 +154,8 @@ pub(crate) mod device {
                 // Not registered yet: cannot fail.
                 let _ = ndev.set_rx_checksum();
             }
+            // Not registered yet: cannot fail.
+            let _ = ndev.set_tx_offload(&session.tx_features());
             let (mac, max_mtu) = (session.mac, session.max_mtu);
             if let Err(e) = ndev.set_queues(session.queue_count()) {
                 let mut session = session;

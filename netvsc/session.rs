@@ -66,6 +66,8 @@ pub(crate) struct Session {
     nvsp_version: u32,
     /// Most queues this device could have (CPUs, the host's RSS queues, ours).
     max_queues: u32,
+    /// Transmit offloads the host takes.
+    tx: offload::TxCaps,
 }
 
 fn trans_data(queue: u16, section: u32) -> u64 {
@@ -120,6 +122,7 @@ impl Session {
             max_mtu: 1500,
             nvsp_version: 0,
             max_queues: 1,
+            tx: offload::TxCaps::default(),
         };
         let started = s.negotiate(mtu).and_then(|()| s.rndis_init());
         if let Err(e) = started {
@@ -127,7 +130,10 @@ impl Session {
             return Err(e);
         }
         match s.negotiate_offload() {
-            Ok(on) => s.dp.rx_csum.store(on, ordering::Relaxed),
+            Ok(on) => {
+                s.dp.rx_csum.store(on.rx_csum, ordering::Relaxed);
+                s.tx = on.tx;
+            }
             // Without offload the stack checks every checksum itself.
             Err(e) => complain("no checksum offload", e.to_errno().unsigned_abs().into()),
         }
@@ -501,6 +507,11 @@ impl Session {
     /// Whether the host checks receive checksums.
     pub(crate) fn rx_csum(&self) -> bool {
         self.dp.rx_csum.load(ordering::Relaxed)
+    }
+
+    /// Transmit offloads the host takes, as the stack is to be told.
+    pub(crate) fn tx_features(&self) -> crate::netdev::TxFeatures {
+        self.tx.features()
     }
 
     /// Queues in use.

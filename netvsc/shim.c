@@ -50,6 +50,8 @@ struct rhv_netvsc_queue {
 
 struct rhv_netvsc_priv {
 	const void *ctx;
+	/* Fewest segments the host takes in a large send (0: no large send). */
+	u32 tso_min_segs;
 	atomic_long_t rx_dropped;
 	atomic_long_t tx_dropped;
 	struct rhv_netvsc_queue q[RHV_NETVSC_MAX_QUEUES];
@@ -197,6 +199,7 @@ static void rhv_netvsc_get_stats64(struct net_device *ndev, struct rtnl_link_sta
 }
 
 static const struct net_device_ops rhv_netvsc_ops = {
+	.ndo_features_check = rhv_netvsc_features_check,
 	.ndo_open = rhv_netvsc_open,
 	.ndo_stop = rhv_netvsc_stop,
 	.ndo_start_xmit = rhv_netvsc_xmit,
@@ -302,6 +305,7 @@ struct net_device *rhv_netvsc_alloc(struct device *parent, const void *ctx)
 		return NULL;
 	p = netdev_priv(ndev);
 	p->ctx = ctx;
+	p->tso_min_segs = 0;
 	atomic_long_set(&p->rx_dropped, 0);
 	atomic_long_set(&p->tx_dropped, 0);
 	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++) {
@@ -327,6 +331,17 @@ void rhv_netvsc_set_rxcsum(struct net_device *ndev)
 {
 	ndev->hw_features |= NETIF_F_RXCSUM;
 	ndev->features |= NETIF_F_RXCSUM;
+}
+
+/* Fewest segments the host takes in a large send (0 until rhv_netvsc_set_tx_offload()). */
+u32 rhv_netvsc_tso_min_segs(struct net_device *ndev)
+{
+	return READ_ONCE(priv_of(ndev)->tso_min_segs);
+}
+
+void rhv_netvsc_set_tso_min_segs(struct net_device *ndev, u32 segs)
+{
+	WRITE_ONCE(priv_of(ndev)->tso_min_segs, segs);
 }
 
 /* Before registration only. */

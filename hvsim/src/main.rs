@@ -68,7 +68,8 @@ struct RunArgs {
     #[arg(long, default_values = ["/usr/share/seabios", "/usr/share/qemu"])]
     firmware_dir: Vec<PathBuf>,
     /// A synthetic NIC on a host TAP interface (repeatable):
-    /// tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,instance=GUID].
+    /// tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,instance=GUID][,offload=on|off]
+    /// (checksum and large-send offload, on by default).
     #[arg(long = "nic", value_name = "SPEC")]
     nics: Vec<hvsim::netvsp::NetvspConfig>,
     /// A disk on the synthetic SCSI controller (repeatable, LUNs in order):

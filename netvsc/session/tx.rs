@@ -3,16 +3,25 @@
 //! fits (one copy, the skb is freed at once), or else the header goes into the section and the
 //! frame is sent from its own pages (GPA-direct), the skb kept until the host completes. The
 //! section's completion id names the queue and the section; no section or a full ring stops
-//! the queue until a completion wakes it.
+//! the queue until a completion wakes it. A frame that asks for a checksum or a large send
+//! carries the per-packet info for it (`offload`) between the data header and the frame.
 
 use super::{trans_data, Queue, Session, DATA_HEADER};
 use crate::datapath::bump;
 use crate::netdev::{Skb, Xmit};
 use crate::proto::{nvsp, rndis};
+use core::mem::size_of;
 use kernel::prelude::*;
 use kernel::sync::atomic::ordering;
 use vmbus::{GpaDirectRange, MAX_GPA_DIRECT_PAGES};
 use zerocopy::IntoBytes;
+
+/// Most page ranges of one frame: with [`MAX_GPA_DIRECT_PAGES`] PFNs this fills the 40-word
+/// range table of a GPA-direct packet.
+const MAX_RANGES: usize = 8;
+
+/// One per-packet info element holding a 4-byte value.
+const PPI_BYTES: usize = size_of::<rndis::PerPacketInfo>() + 4;
 
 impl Session {
     /// Sends one frame on queue `q` (ndo_start_xmit: softirqs off, the queue's lock held).
@@ -37,12 +46,15 @@ impl Session {
         result
     }
 
-    fn xmit_one(&self, skb: Skb, q: u16, queue: &Queue) -> Xmit {
+    fn xmit_one(&self, mut skb: Skb, q: u16, queue: &Queue) -> Xmit {
         let ndev = &self.dp.ndev;
         let len = skb.len() as usize;
         if !(14..=64 * 1024).contains(&len) {
             return Xmit::Dropped;
         }
+        let Ok(info) = self.tx_offload_info(&mut skb) else {
+            return Xmit::Dropped;
+        };
         let taken = {
             let mut s = self.dp.sections.lock();
             s.take(q).map(|i| (i, s.size() as usize))
@@ -56,24 +68,33 @@ impl Session {
             }
             return Xmit::Busy(skb);
         };
-        let mut header = [0u8; DATA_HEADER];
-        let h = rndis::MessageHeader::new(rndis::MessageType::Packet, DATA_HEADER - 8 + len);
-        let p = rndis::Packet::new(len as u32, 0);
+        let mut header = [0u8; DATA_HEADER + PPI_BYTES];
+        let ppi_len = if info.is_some() { PPI_BYTES } else { 0 };
+        let hlen = DATA_HEADER + ppi_len;
+        let h = rndis::MessageHeader::new(rndis::MessageType::Packet, hlen - 8 + len);
+        // CAST: len is at most 64 KiB, ppi_len 16.
+        let p = rndis::Packet::new(len as u32, ppi_len as u32);
         header[..8].copy_from_slice(h.as_bytes());
-        header[8..].copy_from_slice(p.as_bytes());
+        header[8..DATA_HEADER].copy_from_slice(p.as_bytes());
+        if let Some((kind, value)) = info {
+            let e = rndis::PerPacketInfo::new(kind, 4);
+            header[DATA_HEADER..DATA_HEADER + 12].copy_from_slice(e.as_bytes());
+            header[DATA_HEADER + 12..].copy_from_slice(&value.to_le_bytes());
+        }
+        let header = &header[..hlen];
         let offset = section as usize * size;
         let trans = trans_data(q, section);
-        let sent = if DATA_HEADER + len <= size {
+        let sent = if hlen + len <= size {
             let copied = self
                 .dp
                 .send
-                .write(offset, &header)
-                .and_then(|()| self.dp.send.write_skb(offset + DATA_HEADER, &skb));
+                .write(offset, header)
+                .and_then(|()| self.dp.send.write_skb(offset + hlen, &skb));
             let m = nvsp::SendRndisPacket {
                 channel_type: nvsp::CHANNEL_TYPE_DATA,
                 send_buffer_section_index: section,
                 // CAST: at most the section size.
-                send_buffer_section_size: (DATA_HEADER + len) as u32,
+                send_buffer_section_size: (hlen + len) as u32,
             };
             let sent =
                 copied.and_then(|()| queue.channel.send_batched(&nvsp::encode(&m), trans, true));
@@ -88,7 +109,7 @@ impl Session {
                 Err(e) => Err((e, Some(skb))),
             }
         } else {
-            self.send_pages(queue, skb, section, offset, &header, trans)
+            self.send_pages(queue, skb, section, offset, header, trans)
         };
         match sent {
             Ok(None) => Xmit::Sent,
@@ -110,7 +131,8 @@ impl Session {
         }
     }
 
-    /// Sends a frame too large for a section from its own pages; the RNDIS header goes in
+    /// Sends a frame too large for a section from its own pages (its fragments as they are,
+    /// or linearised when they need more ranges than a packet holds); the RNDIS header goes in
     /// the section. On success the skb must stay alive until the host completes the send.
     fn send_pages(
         &self,
@@ -122,8 +144,17 @@ impl Session {
         trans: u64,
     ) -> core::result::Result<Option<Skb>, (Error, Option<Skb>)> {
         let mut pfns = [0u64; MAX_GPA_DIRECT_PAGES];
-        let (n, first) = match skb.pages(&mut pfns) {
-            Ok(pages) => pages,
+        let mut spans = [[0u32; 3]; MAX_RANGES];
+        let count = match skb.page_ranges(&mut pfns, &mut spans) {
+            Ok(n) => n,
+            Err(e) if e == EMSGSIZE => match skb.pages(&mut pfns) {
+                Ok((n, first)) => {
+                    // CAST: at most MAX_GPA_DIRECT_PAGES.
+                    spans[0] = [first, skb.len(), n as u32];
+                    1
+                }
+                Err(e) => return Err((e, None)),
+            },
             Err(e) => return Err((e, None)),
         };
         if let Err(e) = self.dp.send.write(offset, header) {
@@ -132,17 +163,30 @@ impl Session {
         let m = nvsp::SendRndisPacket {
             channel_type: nvsp::CHANNEL_TYPE_DATA,
             send_buffer_section_index: section,
-            // CAST: a constant of 44.
+            // CAST: 44 or 60 bytes.
             send_buffer_section_size: header.len() as u32,
         };
-        let range = GpaDirectRange {
-            offset: first,
-            len: skb.len(),
-            pfns: &pfns[..n],
-        };
+        let mut ranges: [GpaDirectRange<'_>; MAX_RANGES] =
+            core::array::from_fn(|_| GpaDirectRange {
+                offset: 0,
+                len: 0,
+                pfns: &[],
+            });
+        let mut rest: &[u64] = &pfns;
+        for (r, [off, len, n]) in ranges.iter_mut().zip(spans.iter().take(count)) {
+            let Some((these, after)) = rest.split_at_checked(*n as usize) else {
+                return Err((EINVAL, Some(skb)));
+            };
+            *r = GpaDirectRange {
+                offset: *off,
+                len: *len,
+                pfns: these,
+            };
+            rest = after;
+        }
         match queue
             .channel
-            .send_gpa_direct(&[range], &nvsp::encode(&m), trans)
+            .send_gpa_direct(&ranges[..count], &nvsp::encode(&m), trans)
         {
             Ok(()) => Ok(Some(skb)),
             Err(e) => Err((e, Some(skb))),

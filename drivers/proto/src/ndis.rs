@@ -222,6 +222,10 @@ pub const CSUM_CAP_UDP: u32 = 0x040;
 pub const CSUM_CAP_IP4: u32 = 0x100;
 /// Encapsulation: 802.3.
 pub const ENCAP_802_3: u32 = 0x0002;
+/// Large send v2 IPv6 option: extension headers.
+pub const LSOV2_CAP_IP6_EXTENSION_HEADERS: u32 = 0x001;
+/// Large send v2 IPv6 option: TCP options.
+pub const LSOV2_CAP_TCP6_OPTIONS: u32 = 0x004;
 
 ndis_struct! {
     /// Offload parameters (`struct ndis_offload_params`), set by the guest with
@@ -571,6 +575,8 @@ pub const CSUM_TX_UDP: u32 = 1 << 3;
 pub const CSUM_TX_IP_HEADER: u32 = 1 << 4;
 /// Checksum info word, transmit: shift of the 10-bit transport header offset.
 pub const CSUM_TX_TCP_HEADER_OFFSET_SHIFT: u32 = 16;
+/// Checksum and large-send info words: the transport header offset is 10 bits wide.
+pub const TX_HEADER_OFFSET_MASK: u32 = 0x3ff;
 /// Checksum info word, receive: the TCP checksum was verified.
 pub const CSUM_RX_TCP_SUCCEEDED: u32 = 1 << 3;
 /// Checksum info word, receive: the UDP checksum was verified.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The configuration of one synthetic NIC and its command-line form,
-//! `tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,instance=GUID]`.
+//! `tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,instance=GUID][,offload=on|off]`.
 
 use std::str::FromStr;
 
@@ -37,6 +37,8 @@ pub struct NetvspConfig {
     pub max_mtu: u32,
     /// Link speed reported to the guest, in Mbit/s.
     pub link_speed_mbps: u32,
+    /// Offer checksum and large-send offload (the TAP carries virtio-net headers).
+    pub offload: bool,
 }
 
 impl NetvspConfig {
@@ -49,6 +51,7 @@ impl NetvspConfig {
             queues: DEFAULT_QUEUES,
             max_mtu: DEFAULT_MAX_MTU,
             link_speed_mbps: DEFAULT_LINK_SPEED_MBPS,
+            offload: true,
         }
     }
 }
@@ -81,7 +84,7 @@ pub enum ConfigError {
         value: String,
         why: String,
     },
-    #[error("--nic: unknown option {0:?} (tap, mac, queues, mtu, instance)")]
+    #[error("--nic: unknown option {0:?} (tap, mac, queues, mtu, instance, offload)")]
     UnknownKey(String),
 }
 
@@ -139,14 +142,15 @@ where
 impl FromStr for NetvspConfig {
     type Err = ConfigError;
 
-    /// `tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,instance=GUID]`; the MAC
-    /// defaults to 00:15:5d:00:00:01.
+    /// `tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,instance=GUID][,offload=on|off]`;
+    /// the MAC defaults to 00:15:5d:00:00:01, offload to on.
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         let mut tap = None;
         let mut mac = [HYPERV_OUI[0], HYPERV_OUI[1], HYPERV_OUI[2], 0, 0, 1];
         let mut queues = DEFAULT_QUEUES;
         let mut max_mtu = DEFAULT_MAX_MTU;
         let mut instance = None;
+        let mut offload = true;
         for item in s.split(',').filter(|i| !i.is_empty()) {
             let (key, value) = item.split_once('=').unwrap_or((item, ""));
             match key {
@@ -169,6 +173,19 @@ impl FromStr for NetvspConfig {
                         why: "not a GUID".to_owned(),
                     })?)
                 }
+                "offload" => {
+                    offload = match value {
+                        "on" => true,
+                        "off" => false,
+                        _ => {
+                            return Err(ConfigError::BadValue {
+                                key: "offload",
+                                value: value.to_owned(),
+                                why: "must be on or off".to_owned(),
+                            })
+                        }
+                    }
+                }
                 other => return Err(ConfigError::UnknownKey(other.to_owned())),
             }
         }
@@ -176,6 +193,7 @@ impl FromStr for NetvspConfig {
         let mut config = NetvspConfig::new(&tap, mac);
         config.queues = queues;
         config.max_mtu = max_mtu;
+        config.offload = offload;
         if let Some(i) = instance {
             config.instance = i;
         }
@@ -202,11 +220,13 @@ mod tests {
                                instance=12345678-1234-5678-9abc-def012345678"
             .parse()
             .unwrap();
-        assert_eq!((c.queues, c.max_mtu), (1, 1500));
+        assert_eq!((c.queues, c.max_mtu, c.offload), (1, 1500, true));
         assert_eq!(
             guid_text(&c.instance),
             "12345678-1234-5678-9abc-def012345678"
         );
+        let off: NetvspConfig = "tap=t,offload=off".parse().unwrap();
+        assert!(!off.offload);
         let c: NetvspConfig = "tap=x".parse().unwrap();
         assert_eq!(c.mac, [0, 0x15, 0x5d, 0, 0, 1]);
         assert_eq!(mac_text(&c.mac), "00:15:5d:00:00:01");
@@ -231,6 +251,8 @@ mod tests {
             "tap=t,mtu=100",
             "tap=t,instance=nope",
             "tap=t,speed=1",
+            "tap=t,offload=yes",
+            "tap=t,offload",
         ] {
             assert!(bad.parse::<NetvspConfig>().is_err(), "{bad:?}");
         }

@@ -1,38 +1,47 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Frames both ways and the flow control between the host network and the guest's rings.
 //!
-//! Guest → host: each RNDIS data message's frame goes straight to the backend.
+//! Guest → host: each RNDIS data message's frame goes to the backend, with the checksum or
+//! large-send offload its per-packet info asks for (`offload_frames`); a frame whose offload
+//! request is malformed or was never enabled is dropped and counted as a bad packet.
 //! Host → guest: frames are read from the backend only while receive-buffer sections are
 //! free (the rest waits in the TAP's queue), filtered as the guest's packet filter says,
-//! wrapped into RNDIS data messages (with the RSS hash), queued on the channel RSS picks and
+//! completed (a checksum the host kernel left to us), wrapped into RNDIS data messages (with
+//! the RSS hash and the receive checksum info), queued on the channel RSS picks and
 //! sent in batches of transfer-page packets. A full ring keeps the queue for the next poll
 //! or the guest's signal; completions and control answers go first.
 
-use rhv_proto::rndis::{self, MessageHeader, PerPacketInfo, PPI_HASH_VALUE};
+use rhv_proto::rndis::{self, MessageHeader, PerPacketInfo, PPI_HASH_VALUE, PPI_TCPIP_CHECKSUM};
 use zerocopy::IntoBytes;
 
 use super::channel::{ChannelSet, Queued, VspChannel};
 use super::misbehave::{bad_rndis_message, BadPacket};
+use super::offload_frames::{self, TxKind, TxRequest};
 use super::protocol::PacketError;
 use super::rx::{RxError, MAX_RANGES_PER_PACKET};
 use super::tx;
+use super::vnet::VnetHeader;
 use super::Netvsp;
 use crate::vmbus::{warn_allowed, SendError};
 
 /// Most frames taken from the backend per call, so one busy NIC cannot hold the event loop.
 const MAX_FRAMES_PER_POLL: usize = 1024;
 
-/// An RNDIS data message carrying `frame`, with the RSS hash as per-packet info.
-fn data_message(frame: &[u8], hash: Option<u32>) -> Vec<u8> {
-    let ppi_len = if hash.is_some() { 16 } else { 0 };
+/// An RNDIS data message carrying `frame`, with the RSS hash and the receive checksum info
+/// as per-packet info.
+fn data_message(frame: &[u8], hash: Option<u32>, csum: Option<u32>) -> Vec<u8> {
+    let ppis = [(PPI_HASH_VALUE, hash), (PPI_TCPIP_CHECKSUM, csum)];
+    let ppi_len = 16 * ppis.iter().filter(|(_, v)| v.is_some()).count();
     let body_len = size_of::<rndis::Packet>() + ppi_len + frame.len();
     let mut m = Vec::with_capacity(rndis::HEADER_SIZE + body_len);
     m.extend_from_slice(MessageHeader::new(rndis::MessageType::Packet, body_len).as_bytes());
     // CAST: frames come from a 64 KiB buffer.
     m.extend_from_slice(rndis::Packet::new(frame.len() as u32, ppi_len as u32).as_bytes());
-    if let Some(h) = hash {
-        m.extend_from_slice(PerPacketInfo::new(PPI_HASH_VALUE, 4).as_bytes());
-        m.extend_from_slice(&h.to_le_bytes());
+    for (kind, value) in ppis {
+        if let Some(v) = value {
+            m.extend_from_slice(PerPacketInfo::new(kind, 4).as_bytes());
+            m.extend_from_slice(&v.to_le_bytes());
+        }
     }
     m.extend_from_slice(frame);
     m
@@ -54,19 +63,53 @@ fn filter_accepts(filter: u32, mac: &[u8; 6], dst: &[u8]) -> bool {
 }
 
 impl Netvsp {
-    /// Sends the frame of one RNDIS data message to the host network.
-    pub(super) fn transmit(&mut self, msg: &rndis::Message<'_>) -> Result<(), PacketError> {
+    /// Sends the frame of one RNDIS data message (from channel `index`) to the host network.
+    pub(super) fn transmit(
+        &mut self,
+        index: u16,
+        msg: &rndis::Message<'_>,
+    ) -> Result<(), PacketError> {
         let packet = msg.packet()?;
-        let frame = tx::frame(&packet);
-        let stats = &mut self.stats.from_guest;
+        let mut frame = tx::frame(&packet);
         if !self.rndis.link_up || frame.len() < 14 {
-            stats.drops += 1;
+            self.stats.from_guest.drops += 1;
             return Ok(());
         }
-        match self.backend.send(&frame) {
+        let request = TxRequest::parse(&packet);
+        let prepared = request.and_then(|r| {
+            if r.is_empty() {
+                return Ok((VnetHeader::default(), TxKind::Plain));
+            }
+            let shift = frame.len() - packet.data.len();
+            offload_frames::prepare_tx(
+                &r,
+                frame.to_mut(),
+                shift,
+                &self.rndis.offload,
+                self.rndis.max_mtu,
+            )
+        });
+        let (offload, kind) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                self.note_bad(index, &PacketError::Offload(e));
+                return Ok(());
+            }
+        };
+        let stats = &mut self.stats.from_guest;
+        match self.backend.send(&offload, &frame) {
             Ok(()) => {
                 stats.frames += 1;
                 stats.bytes += frame.len() as u64;
+                match kind {
+                    TxKind::Plain => {}
+                    TxKind::Checksum => self.stats.csum_offloaded += 1,
+                    TxKind::LargeSend { ipv6 } => {
+                        self.stats.lso_frames += 1;
+                        self.stats.lso_ipv6_frames += u64::from(ipv6);
+                        self.stats.lso_bytes += frame.len() as u64;
+                    }
+                }
             }
             Err(e) => {
                 stats.drops += 1;
@@ -88,8 +131,8 @@ impl Netvsp {
             if deliverable && free <= queued {
                 return;
             }
-            let len = match self.backend.recv(&mut self.frame_buf) {
-                Ok(Some(n)) => n,
+            let (len, offload) = match self.backend.recv(&mut self.frame_buf) {
+                Ok(Some(got)) => got,
                 Ok(None) => return,
                 Err(e) => {
                     if warn_allowed() {
@@ -98,12 +141,12 @@ impl Netvsp {
                     return;
                 }
             };
-            self.accept_frame(len.min(self.frame_buf.len()));
+            self.accept_frame(len.min(self.frame_buf.len()), &offload);
         }
     }
 
-    /// Filters, wraps and queues the frame in `frame_buf[..len]`.
-    fn accept_frame(&mut self, len: usize) {
+    /// Filters, completes, wraps and queues the frame in `frame_buf[..len]`.
+    fn accept_frame(&mut self, len: usize, offload: &VnetHeader) {
         let frame = &self.frame_buf[..len];
         let wanted = self.rndis.initialized
             && self.rndis.link_up
@@ -113,8 +156,29 @@ impl Netvsp {
                 &self.rndis.current_mac,
                 &frame[..6],
             );
-        let Some(recv) = self.recv.as_ref().filter(|_| wanted) else {
+        if !wanted || self.recv.is_none() {
             self.stats.filtered += 1;
+            return;
+        }
+        let csum = match offload_frames::complete_rx(
+            offload,
+            &mut self.frame_buf[..len],
+            &self.rndis.offload,
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                self.stats.to_guest.drops += 1;
+                if warn_allowed() {
+                    tracing::warn!(device = "netvsp", "frame from the host dropped: {e}");
+                }
+                return;
+            }
+        };
+        if csum.is_some() {
+            self.stats.rx_csum_verified += 1;
+        }
+        let frame = &self.frame_buf[..len];
+        let Some(recv) = self.recv.as_ref() else {
             return;
         };
         let (hash, queue) = match self.rndis.rss.classify(frame) {
@@ -122,7 +186,7 @@ impl Netvsp {
             Some((h, _)) => (Some(h), 0),
             None => (None, 0),
         };
-        let message = data_message(frame, hash);
+        let message = data_message(frame, hash, csum);
         if message.len() > recv.section_size() as usize {
             self.stats.to_guest.drops += 1;
             return;
@@ -248,13 +312,14 @@ mod tests {
 
     #[test]
     fn data_messages_parse_back() {
-        let m = data_message(b"0123456789abcdef", Some(7));
+        let m = data_message(b"0123456789abcdef", Some(7), Some(8));
         let (msg, rest) = rndis::Message::split(&m).unwrap();
         assert!(rest.is_empty());
         let p = msg.packet().unwrap();
         assert_eq!(p.data, b"0123456789abcdef");
         assert_eq!(p.ppi_u32(PPI_HASH_VALUE), Some(7));
-        let m = data_message(b"x", None);
+        assert_eq!(p.ppi_u32(PPI_TCPIP_CHECKSUM), Some(8));
+        let m = data_message(b"x", None, None);
         assert_eq!(m.len(), 8 + 36 + 1);
     }
 }

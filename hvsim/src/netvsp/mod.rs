@@ -12,15 +12,17 @@
 //! ndis}`.
 //!
 //! Files: `protocol` (NVSP messages), `datapath` (frames both ways, queues, flow control),
-//! `rndis_control` (RNDIS requests and OIDs), `rx` (receive buffer sections), `tx` (where a
+//! `rndis_control` (RNDIS requests and OIDs), `offload`/`offload_frames`/`vnet` (checksum
+//! and segmentation offload: negotiation, per-frame mapping, the TAP's virtio-net header), `rx` (receive buffer sections), `tx` (where a
 //! guest's message bytes are), `buffers` (GPADL buffers, page ranges), `rss` (Toeplitz,
 //! indirection), `channel` (the seam to the VMBus server), `tap`/`backend` (host network),
 //! `config` (the `--nic` syntax).
 //!
 //! # Configuration
 //! [`Netvsp::new`] with a [`NetvspConfig`]; its `FromStr` takes the form of a command-line
-//! flag: `tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,instance=GUID]` (MAC default
-//! 00:15:5d:00:00:01, 4 queues, largest guest MTU 9000, instance GUID derived from the MAC).
+//! flag: `tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,instance=GUID][,offload=on|off]`
+//! (MAC default 00:15:5d:00:00:01, 4 queues, largest guest MTU 9000, instance GUID derived
+//! from the MAC, checksum and large-send offload on).
 //!
 //! # Control commands ([`VmbusDevice::control`])
 //! - `{"op":"link","up":false}` / `{"op":"link","up":true}`: unplug / plug the virtual cable;
@@ -29,9 +31,11 @@
 //! - `{"op":"stats"}`: counters since the NIC was created — `to_guest` and `from_guest`
 //!   (`frames`, `bytes`, `drops`), `filtered` (frames from the TAP nobody asked for: RNDIS not
 //!   initialised, packet filter, link down), `bad_packets` (malformed or unexpected packets
-//!   from the guest) — and the state: `link_up`, `nvsp_version`, `ndis_version`, `mtu`,
+//!   from the guest), `csum_offloaded` and `lso_frames`/`lso_bytes`/`lso_ipv6_frames` (guest frames whose
+//!   checksum the host filled in / that the host kernel segmented), `rx_csum_verified`
+//!   (frames to the guest announced with a verified checksum) — and the state: `link_up`, `nvsp_version`, `ndis_version`, `mtu`,
 //!   `mac`, `rndis_initialized`, `packet_filter`, `channels`, `rss_table_entries`,
-//!   `receives_in_flight`.
+//!   `receives_in_flight`, `offload_offered`, `offload` (what the guest turned on).
 //!
 //! - `{"op":"misbehave","kinds":[...],"every":N,"count":M}`: bad packets for robustness
 //!   scenarios (`bad-range`, `bad-rndis`, `unknown-completion`, `duplicate-completion`; see
@@ -47,6 +51,8 @@ mod channel;
 mod config;
 mod datapath;
 mod misbehave;
+mod offload;
+mod offload_frames;
 mod protocol;
 mod rndis_control;
 mod rss;
@@ -55,6 +61,7 @@ mod tap;
 #[cfg(test)]
 mod tests;
 mod tx;
+mod vnet;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -98,6 +105,16 @@ pub struct NetStats {
     pub filtered: u64,
     /// Malformed or unexpected packets from the guest.
     pub bad_packets: u64,
+    /// Guest frames whose transport checksum the host filled in.
+    pub csum_offloaded: u64,
+    /// Guest large-send frames the host cut into segments.
+    pub lso_frames: u64,
+    /// Bytes of those large-send frames.
+    pub lso_bytes: u64,
+    /// Those of the large-send frames that were TCP over IPv6.
+    pub lso_ipv6_frames: u64,
+    /// Frames to the guest announced with a verified checksum.
+    pub rx_csum_verified: u64,
 }
 
 /// A synthetic NIC. See the module documentation.
@@ -129,10 +146,11 @@ pub struct Netvsp {
 impl Netvsp {
     /// A NIC plugged into the TAP interface `config.tap` (attached, or created if missing).
     pub fn new(config: NetvspConfig) -> io::Result<Self> {
-        let tap = Tap::open(&config.tap)?;
+        let tap = Tap::open(&config.tap, config.offload)?;
         tracing::info!(
             tap = tap.name(),
             mac = mac_text(&config.mac),
+            offload = config.offload,
             "netvsp: TAP attached"
         );
         Ok(Self::with_backend(config, Box::new(tap)))
@@ -197,6 +215,13 @@ impl Netvsp {
             "from_guest": self.stats.from_guest,
             "filtered": self.stats.filtered,
             "bad_packets": self.stats.bad_packets,
+            "csum_offloaded": self.stats.csum_offloaded,
+            "lso_frames": self.stats.lso_frames,
+            "lso_bytes": self.stats.lso_bytes,
+            "lso_ipv6_frames": self.stats.lso_ipv6_frames,
+            "rx_csum_verified": self.stats.rx_csum_verified,
+            "offload_offered": self.config.offload,
+            "offload": self.rndis.offload,
             "link_up": self.rndis.link_up,
             "nvsp_version": version,
             "ndis_version": ndis,

@@ -48,6 +48,8 @@ pub enum PacketError {
     Rndis(RndisError),
     #[error("{0}")]
     Control(#[from] ControlError),
+    #[error("offload: {0}")]
+    Offload(#[from] super::offload_frames::TxOffloadError),
 }
 
 impl From<nvsp::ParseError> for PacketError {
@@ -372,7 +374,7 @@ impl Netvsp {
             let (msg, rest) = Message::split(bytes)?;
             bytes = rest;
             if msg.kind() == Ok(rndis::MessageType::Packet) {
-                self.transmit(&msg)?;
+                self.transmit(index, &msg)?;
                 continue;
             }
             if let Some(answer) = self.rndis.handle(&msg)? {

@@ -4,15 +4,16 @@
 //! HALT, RESET, KEEPALIVE, and the status indications the host sends on a link change.
 //! Every answer is a complete RNDIS message for the guest's receive buffer.
 //!
-//! The host offers no checksum or segmentation offload and no receive segment coalescing, so
-//! Linux computes checksums itself and sends frames no larger than its MTU.
+//! Checksum and large-send offload are offered unless the NIC was configured without them
+//! (`offload`); receive segment coalescing never is.
 
-use rhv_proto::ndis::{self, ConfigParameterInfo, NdisOffload, ObjectHeader, RssConfig};
+use rhv_proto::ndis::{self, ConfigParameterInfo, ObjectHeader, RssConfig};
 use rhv_proto::nvsp;
 use rhv_proto::rndis::{self, Message, MessageHeader, MessageType, RndisError};
 use zerocopy::{FromBytes, IntoBytes};
 
 use super::config::NetvspConfig;
+use super::offload::{self, OffloadState};
 use super::rss::Rss;
 
 /// Most data messages the guest may batch in one send-buffer section.
@@ -62,8 +63,10 @@ pub struct RndisControl {
     pub nvsp_version: u32,
     /// Receive side scaling.
     pub rss: Rss,
-    /// The guest's last offload parameters.
-    pub offload: Option<ndis::OffloadParameters>,
+    /// Whether the NIC offers checksum and large-send offload.
+    pub offload_offered: bool,
+    /// The offloads in effect.
+    pub offload: OffloadState,
 }
 
 impl RndisControl {
@@ -80,7 +83,8 @@ impl RndisControl {
             queues: config.queues,
             nvsp_version: nvsp::VERSION_61,
             rss: Rss::default(),
-            offload: None,
+            offload_offered: config.offload,
+            offload: OffloadState::default(),
         }
     }
 
@@ -90,7 +94,7 @@ impl RndisControl {
         self.initialized = false;
         self.packet_filter = 0;
         self.rss = Rss::default();
-        self.offload = None;
+        self.offload = OffloadState::default();
     }
 
     /// Handles one control message; returns the answer, if the message has one.
@@ -231,8 +235,8 @@ impl RndisControl {
         }
     }
 
-    /// The offload structure: no offload, in the revision the guest asked for (in the query's
-    /// buffer) or else the one its NVSP version implies.
+    /// The offload structure, in the revision the guest asked for (in the query's buffer) or
+    /// else the one its NVSP version implies.
     fn offload_capabilities(&self, info: &[u8]) -> Vec<u8> {
         let asked = ObjectHeader::read_from_prefix(info)
             .ok()
@@ -243,20 +247,7 @@ impl RndisControl {
             v if v >= nvsp::VERSION_4 => 2,
             _ => 1,
         });
-        let size = match revision {
-            3 => ndis::OFFLOAD_SIZE_6_30,
-            2 => ndis::OFFLOAD_SIZE_6_1,
-            _ => ndis::OFFLOAD_SIZE_6_0,
-        };
-        let caps = NdisOffload {
-            header: ObjectHeader {
-                object_type: ndis::OBJECT_TYPE_OFFLOAD,
-                revision,
-                size,
-            },
-            ..NdisOffload::default()
-        };
-        caps.as_bytes()[..usize::from(size)].to_vec()
+        offload::capabilities(revision, self.offload_offered)
     }
 
     /// Carries out a SET; returns its status.
@@ -272,10 +263,15 @@ impl RndisControl {
                 None => rndis::STATUS_INVALID_LENGTH,
             },
             ndis::OID_TCP_OFFLOAD_PARAMETERS => match ndis::OffloadParameters::parse(info) {
-                Ok(p) => {
-                    self.offload = Some(p);
-                    rndis::STATUS_SUCCESS
-                }
+                Ok(p) => match self.offload.apply(&p, self.offload_offered) {
+                    Ok(()) => rndis::STATUS_SUCCESS,
+                    Err(why) => {
+                        if crate::vmbus::warn_allowed() {
+                            tracing::warn!(device = "netvsp", "offload parameters refused: {why}");
+                        }
+                        rndis::STATUS_INVALID_DATA
+                    }
+                },
                 Err(_) => rndis::STATUS_INVALID_LENGTH,
             },
             ndis::OID_GEN_RECEIVE_SCALE_PARAMETERS => {

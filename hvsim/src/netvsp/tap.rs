@@ -4,24 +4,35 @@
 //! non-blocking mode so the event loop can poll it. The interface is created if it does not
 //! exist (that needs CAP_NET_ADMIN) and persists only while hvsim holds it, unless it was made
 //! persistent beforehand (`ip tuntap add dev NAME mode tap`).
+//!
+//! With offload, the TAP is opened with `IFF_VNET_HDR`: every frame both ways carries a
+//! [`VnetHeader`] first, so the host kernel fills in checksums and segments large sends for
+//! us, and TUNSETOFFLOAD(`TUN_F_CSUM`) lets it hand us frames whose checksum is still to be
+//! computed (no `TUN_F_TSO*`: we never take segment-offload frames, having no receive segment
+//! coalescing towards the guest). Without offload the TAP's offloads are cleared, as a
+//! persistent TAP keeps them from an earlier run.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 
 use super::backend::NetBackend;
+use super::vnet::VnetHeader;
 
 /// An open TAP interface.
 #[derive(Debug)]
 pub struct Tap {
     file: File,
     name: String,
+    /// Frames carry a [`VnetHeader`].
+    vnet: bool,
 }
 
 impl Tap {
-    /// Attaches to (or creates) the TAP interface `name`.
-    pub fn open(name: &str) -> io::Result<Self> {
+    /// Attaches to (or creates) the TAP interface `name`, with checksum offload both ways
+    /// if `offload`.
+    pub fn open(name: &str, offload: bool) -> io::Result<Self> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -40,16 +51,41 @@ impl Tap {
             // CAST: interface names are bytes; c_char is i8 or u8 depending on the target.
             *dst = src as libc::c_char;
         }
-        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        let vnet = if offload { libc::IFF_VNET_HDR } else { 0 };
+        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes one `struct ifreq`; `req` is a valid, initialised
         // ifreq that lives across the call, and the fd is the tun device we just opened.
         let r = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req) };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
+        if offload {
+            // CAST: 10.
+            let size = VnetHeader::SIZE as libc::c_int;
+            // SAFETY: TUNSETVNETHDRSZ reads one int through the pointer; `size` outlives the
+            // call.
+            let r = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size) };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        let features = if offload { libc::TUN_F_CSUM } else { 0 };
+        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned long of TUN_F_*
+        // bits) and touches no memory of ours.
+        let r = unsafe {
+            libc::ioctl(
+                file.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                libc::c_ulong::from(features),
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(Self {
             file,
             name: name.to_owned(),
+            vnet: offload,
         })
     }
 
@@ -60,20 +96,38 @@ impl Tap {
 }
 
 impl NetBackend for Tap {
-    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
-        let n = self.file.write(frame)?;
-        if n != frame.len() {
+    fn send(&mut self, offload: &VnetHeader, frame: &[u8]) -> io::Result<()> {
+        let (n, expected) = if self.vnet {
+            let hdr = offload.to_bytes();
+            let parts = [IoSlice::new(&hdr), IoSlice::new(frame)];
+            (self.file.write_vectored(&parts)?, hdr.len() + frame.len())
+        } else if *offload != VnetHeader::default() {
+            return Err(io::Error::other("offload asked of a TAP without offload"));
+        } else {
+            (self.file.write(frame)?, frame.len())
+        };
+        if n != expected {
             return Err(io::Error::other(format!(
-                "short TAP write: {n} of {} bytes",
-                frame.len()
+                "short TAP write: {n} of {expected} bytes"
             )));
         }
         Ok(())
     }
 
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        match self.file.read(buf) {
-            Ok(n) => Ok(Some(n)),
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, VnetHeader)>> {
+        let mut hdr = [0u8; VnetHeader::SIZE];
+        let read = if self.vnet {
+            let mut parts = [IoSliceMut::new(&mut hdr), IoSliceMut::new(buf)];
+            self.file.read_vectored(&mut parts)
+        } else {
+            self.file.read(buf).map(|n| n + VnetHeader::SIZE)
+        };
+        match read {
+            Ok(n) if n >= VnetHeader::SIZE => {
+                let offload = VnetHeader::from_bytes(&hdr).unwrap_or_default();
+                Ok(Some((n - VnetHeader::SIZE, offload)))
+            }
+            Ok(n) => Err(io::Error::other(format!("short TAP read: {n} bytes"))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
@@ -124,17 +178,18 @@ mod tests {
     #[test]
     fn frames_cross_a_tap_in_a_private_namespace() {
         let reply = in_private_netns(|| {
-            let mut tap = Tap::open("rhvtest0").expect("TUNSETIFF");
+            let mut tap = Tap::open("rhvtest0", true).expect("TUNSETIFF");
             assert_eq!(tap.name(), "rhvtest0");
             ip(&["link", "set", "rhvtest0", "up"]);
             ip(&["addr", "add", "10.200.0.1/24", "dev", "rhvtest0"]);
-            tap.send(&arp_request()).expect("TAP write");
+            tap.send(&VnetHeader::default(), &arp_request())
+                .expect("TAP write");
             let mut buf = [0u8; 2048];
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 match tap.recv(&mut buf).expect("TAP read") {
                     // The host's ARP reply to our MAC (the kernel also sends IPv6 chatter).
-                    Some(n) if n >= 42 && buf[12..14] == [8, 6] && buf[20..22] == [0, 2] => {
+                    Some((n, _)) if n >= 42 && buf[12..14] == [8, 6] && buf[20..22] == [0, 2] => {
                         return Some(buf[..n].to_vec());
                     }
                     Some(_) => {}
@@ -151,7 +206,7 @@ mod tests {
                 assert_eq!(&reply[28..32], &[10, 200, 0, 1]);
             }
         }
-        assert!(Tap::open("").is_err());
-        assert!(Tap::open("name-that-is-way-too-long").is_err());
+        assert!(Tap::open("", false).is_err());
+        assert!(Tap::open("name-that-is-way-too-long", true).is_err());
     }
 }

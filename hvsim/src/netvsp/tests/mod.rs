@@ -5,6 +5,7 @@
 //! page ranges; data in send-buffer sections; receive completions per transfer).
 
 mod malformed;
+mod offload;
 mod protocol;
 mod traffic;
 
@@ -19,6 +20,7 @@ use rhv_proto::vmbus::GpaRange;
 use zerocopy::IntoBytes;
 
 use super::channel::{ChannelQueue, ChannelSet, VspChannel};
+use super::vnet::VnetHeader;
 use super::{NetBackend, Netvsp, NetvspConfig};
 use crate::memory::{GuestMemory, VecMemory};
 use crate::vmbus::{Gpadl, GpadlRange, IncomingPacket, SendError};
@@ -128,7 +130,11 @@ impl ChannelSet for Bus {
 #[derive(Debug, Default)]
 pub struct WireState {
     pub to_host: Vec<Vec<u8>>,
+    /// The offload header of each frame in `to_host`.
+    pub to_host_offload: Vec<VnetHeader>,
     pub from_host: VecDeque<Vec<u8>>,
+    /// Offload headers of the frames in `from_host` (none: all zero).
+    pub from_host_offload: VecDeque<VnetHeader>,
     pub fail_sends: bool,
 }
 
@@ -136,21 +142,24 @@ pub struct WireState {
 pub struct Wire(pub Arc<Mutex<WireState>>);
 
 impl NetBackend for Wire {
-    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+    fn send(&mut self, offload: &VnetHeader, frame: &[u8]) -> io::Result<()> {
         let mut w = self.0.lock().unwrap();
         if w.fail_sends {
             return Err(io::Error::other("wire cut"));
         }
         w.to_host.push(frame.to_vec());
+        w.to_host_offload.push(*offload);
         Ok(())
     }
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let Some(f) = self.0.lock().unwrap().from_host.pop_front() else {
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, VnetHeader)>> {
+        let mut w = self.0.lock().unwrap();
+        let Some(f) = w.from_host.pop_front() else {
             return Ok(None);
         };
+        let offload = w.from_host_offload.pop_front().unwrap_or_default();
         let n = f.len().min(buf.len());
         buf[..n].copy_from_slice(&f[..n]);
-        Ok(Some(n))
+        Ok(Some((n, offload)))
     }
 }
 

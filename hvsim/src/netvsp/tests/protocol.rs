@@ -107,7 +107,12 @@ fn rndis_initialisation_answers_what_linux_asks() {
             size: 156
         }
     );
-    assert_eq!({ caps.checksum.ip4_tx_checksum }, 0, "no offload offered");
+    assert_eq!(
+        { caps.checksum.ip4_tx_checksum } & 0x14,
+        0x14,
+        "TCP/IPv4 checksum offered"
+    );
+    assert_eq!({ caps.lso_v2.ip4_max_size }, 64_000);
     let params = ndis::OffloadParameters {
         header: ObjectHeader {
             object_type: ndis::OBJECT_TYPE_DEFAULT,

@@ -161,21 +161,21 @@ impl QueueHandler {
     fn on_completion(&self, packet: &Packet<'_>) {
         let dp = &self.dp;
         let id = packet.trans_id;
-        let section = match transfer::trans_id(id) {
+        let lease = match transfer::trans_id(id) {
             TransId::Request(id) => {
                 if !dp.control.deliver(Awaited::Nvsp(id), packet.payload) {
                     bump(&dp.counters.host_unknown_completions);
                 }
                 return;
             }
-            TransId::Data { queue, section } if queue == self.queue => section,
+            TransId::Data { queue, lease } if queue == self.queue => lease,
             _ => {
                 dp.bad("completion with an unknown transaction id", id);
                 bump(&dp.counters.host_unknown_completions);
                 return;
             }
         };
-        let released = dp.sections.lock().release(section, self.queue);
+        let released = dp.sections.lock().release(lease, self.queue);
         match released {
             // Dropping the entry frees the skb the host was reading, if any.
             Some(_done) => {}

@@ -2,8 +2,9 @@
 //! The send buffer's sections: which are free, and what each one in use belongs to (its queue
 //! and, for a frame sent from its own pages, the skb the host still reads). A section is taken
 //! for every RNDIS message the guest sends and given back by the host's completion, whose
-//! transaction id names it; a completion naming a section that is not in use is the host's
-//! error and is counted, never trusted.
+//! transaction id names it (with the section's generation, so that a late or repeated
+//! completion cannot free the section's next use); a completion naming a section that is not
+//! in use, or an older use of it, is the host's error and is counted, never trusted.
 
 use crate::netdev::Skb;
 use kernel::prelude::*;
@@ -11,10 +12,21 @@ use kernel::prelude::*;
 /// Most sections used (the rest of a larger buffer stays idle).
 pub(crate) const MAX_SECTIONS: u32 = 1024;
 
+/// One use of a section: its index and the generation that tells this use from the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lease {
+    /// The section.
+    pub(crate) index: u32,
+    /// How many times the section had been taken before, modulo 2^16.
+    pub(crate) generation: u16,
+}
+
 /// A section in use.
 pub(crate) struct InUse {
     /// The queue whose channel carried the message.
     pub(crate) queue: u16,
+    /// Which use of the section this is.
+    pub(crate) generation: u16,
     /// The frame the host reads from its own pages, freed on completion.
     pub(crate) skb: Option<Skb>,
 }
@@ -24,6 +36,8 @@ pub(crate) struct Sections {
     size: u32,
     used: KVec<Option<InUse>>,
     free: KVec<u32>,
+    /// The generation of each section's next use.
+    next_generation: KVec<u16>,
 }
 
 impl Sections {
@@ -33,6 +47,7 @@ impl Sections {
             size: 0,
             used: KVec::new(),
             free: KVec::new(),
+            next_generation: KVec::new(),
         }
     }
 
@@ -41,11 +56,18 @@ impl Sections {
         let count = count.min(MAX_SECTIONS);
         let mut used = KVec::with_capacity(count as usize, GFP_KERNEL)?;
         let mut free = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+        let mut next_generation = KVec::with_capacity(count as usize, GFP_KERNEL)?;
         for i in (0..count).rev() {
             used.push(None, GFP_KERNEL)?;
             free.push(i, GFP_KERNEL)?;
+            next_generation.push(0, GFP_KERNEL)?;
         }
-        Ok(Self { size, used, free })
+        Ok(Self {
+            size,
+            used,
+            free,
+            next_generation,
+        })
     }
 
     /// Bytes per section (0 without a send buffer).
@@ -64,34 +86,44 @@ impl Sections {
     }
 
     /// Takes a free section for `queue`.
-    pub(crate) fn take(&mut self, queue: u16) -> Option<u32> {
+    pub(crate) fn take(&mut self, queue: u16) -> Option<Lease> {
         let index = self.free.pop()?;
-        match self.used.get_mut(index as usize) {
-            Some(slot) => {
-                *slot = Some(InUse { queue, skb: None });
-                Some(index)
+        let (Some(slot), Some(next)) = (
+            self.used.get_mut(index as usize),
+            self.next_generation.get_mut(index as usize),
+        ) else {
+            return None;
+        };
+        let generation = *next;
+        *next = generation.wrapping_add(1);
+        *slot = Some(InUse {
+            queue,
+            generation,
+            skb: None,
+        });
+        Some(Lease { index, generation })
+    }
+
+    /// Attaches the skb the host reads to the section of `lease`.
+    pub(crate) fn attach(&mut self, lease: Lease, skb: Skb) {
+        if let Some(Some(u)) = self.used.get_mut(lease.index as usize) {
+            if u.generation == lease.generation {
+                u.skb = Some(skb);
             }
-            None => None,
         }
     }
 
-    /// Attaches the skb the host reads to section `index`.
-    pub(crate) fn attach(&mut self, index: u32, skb: Skb) {
-        if let Some(Some(u)) = self.used.get_mut(index as usize) {
-            u.skb = Some(skb);
-        }
-    }
-
-    /// Gives section `index` back: completed by the host on `queue`'s channel, or not sent.
-    /// `None` if it was not in use by that queue (the caller counts a bad completion).
-    pub(crate) fn release(&mut self, index: u32, queue: u16) -> Option<InUse> {
-        let slot = self.used.get_mut(index as usize)?;
-        if slot.as_ref().map(|u| u.queue) != Some(queue) {
+    /// Gives the section of `lease` back: completed by the host on `queue`'s channel, or not sent.
+    /// `None` if it was not in use by that queue in that generation (the caller counts a bad
+    /// completion).
+    pub(crate) fn release(&mut self, lease: Lease, queue: u16) -> Option<InUse> {
+        let slot = self.used.get_mut(lease.index as usize)?;
+        if slot.as_ref().map(|u| (u.queue, u.generation)) != Some((queue, lease.generation)) {
             return None;
         }
         let u = slot.take();
         // Cannot fail: `free` has room for every section.
-        let _ = self.free.push(index, GFP_ATOMIC);
+        let _ = self.free.push(lease.index, GFP_ATOMIC);
         u
     }
 }

@@ -9,7 +9,7 @@ use crate::control::{Awaited, REQUEST_TRANS_BIT};
 use crate::datapath::{Counters, Datapath, QueueHandler, RECEIVE_BUFFER_ID};
 use crate::netdev::{online_cpus, NetDevice, MAX_QUEUES};
 use crate::proto::{ndis, nvsp, rndis};
-use crate::sections::Sections;
+use crate::sections::{Lease, Sections};
 use kernel::cpu::CpuId;
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
@@ -70,8 +70,8 @@ pub(crate) struct Session {
     tx: offload::TxCaps,
 }
 
-fn trans_data(queue: u16, section: u32) -> u64 {
-    crate::transfer::data_trans_id(queue, section)
+fn trans_data(queue: u16, lease: Lease) -> u64 {
+    crate::transfer::data_trans_id(queue, lease)
 }
 
 fn complain(what: &str, value: u64) {
@@ -365,21 +365,22 @@ impl Session {
 
     /// Copies an RNDIS message into a send section and sends it on queue `q`'s channel.
     fn send_message(&self, q: u16, msg: &[u8], channel_type: u32) -> Result {
-        let (section, size) = {
+        let (lease, size) = {
             let mut s = self.dp.sections.lock();
             (s.take(q).ok_or(EBUSY)?, s.size())
         };
-        let result = self.post_section(q, section, size, msg, channel_type);
+        let result = self.post_section(q, lease, size, msg, channel_type);
         if result.is_err() {
-            let _ = self.dp.sections.lock().release(section, q);
+            let _ = self.dp.sections.lock().release(lease, q);
         }
         result
     }
 
-    fn post_section(&self, q: u16, section: u32, size: u32, msg: &[u8], ty: u32) -> Result {
+    fn post_section(&self, q: u16, lease: Lease, size: u32, msg: &[u8], ty: u32) -> Result {
         if msg.len() > size as usize {
             return Err(EMSGSIZE);
         }
+        let section = lease.index;
         let offset = section as usize * size as usize;
         self.dp.send.write(offset, msg)?;
         let m = nvsp::SendRndisPacket {
@@ -389,7 +390,7 @@ impl Session {
             send_buffer_section_size: msg.len() as u32,
         };
         let ch = &self.queues.get(q as usize).ok_or(EINVAL)?.channel;
-        ch.send(&nvsp::encode(&m), trans_data(q, section), true)
+        ch.send(&nvsp::encode(&m), trans_data(q, lease), true)
     }
 
     fn rndis_init(&mut self) -> Result {

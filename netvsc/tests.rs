@@ -199,7 +199,7 @@ mod rndis_codec {
 
 #[kunit_tests(rhv_netvsc_sections)]
 mod sections {
-    use crate::sections::Sections;
+    use crate::sections::{Lease, Sections};
 
     #[test]
     fn completions_must_match_a_section_in_use() {
@@ -207,12 +207,16 @@ mod sections {
         assert_eq!(s.count(), 4);
         let a = s.take(0).unwrap();
         let b = s.take(1).unwrap();
-        assert_ne!(a, b);
+        assert_ne!(a.index, b.index);
         assert_eq!(s.free_count(), 2);
         // Wrong queue, index out of range, not in use: refused.
         assert!(s.release(a, 1).is_none());
-        assert!(s.release(99, 0).is_none());
-        assert!(s.release(u32::MAX, 0).is_none());
+        let far = |index| Lease {
+            index,
+            generation: 0,
+        };
+        assert!(s.release(far(99), 0).is_none());
+        assert!(s.release(far(u32::MAX), 0).is_none());
         assert!(s.release(a, 0).is_some());
         // Completed twice: refused the second time.
         assert!(s.release(a, 0).is_none());
@@ -222,10 +226,25 @@ mod sections {
         let _ = s.take(2);
         assert!(s.take(2).is_none());
     }
+
+    #[test]
+    fn a_late_completion_cannot_free_the_next_use_of_its_section() {
+        let mut s = Sections::new(6144, 1).unwrap();
+        let first = s.take(0).unwrap();
+        assert!(s.release(first, 0).is_some());
+        let second = s.take(0).unwrap();
+        assert_eq!(second.index, first.index);
+        assert_ne!(second.generation, first.generation);
+        // The host repeats the first completion: the second use stays in use.
+        assert!(s.release(first, 0).is_none());
+        assert_eq!(s.free_count(), 0);
+        assert!(s.release(second, 0).is_some());
+    }
 }
 
 #[kunit_tests(rhv_netvsc_transfer)]
 mod transfer_checks {
+    use crate::sections::Lease;
     use crate::transfer::{self, TransId, TransferError, MAX_RANGES};
 
     /// A transfer-page header for set `id` claiming `count` ranges, with `present` of them.
@@ -285,14 +304,12 @@ mod transfer_checks {
 
     #[test]
     fn completion_ids_are_decoded_strictly() {
-        let id = transfer::data_trans_id(3, 41);
-        assert_eq!(
-            transfer::trans_id(id),
-            TransId::Data {
-                queue: 3,
-                section: 41
-            }
-        );
+        let lease = Lease {
+            index: 41,
+            generation: 0xbeef,
+        };
+        let id = transfer::data_trans_id(3, lease);
+        assert_eq!(transfer::trans_id(id), TransId::Data { queue: 3, lease });
         assert_eq!(transfer::trans_id(0), TransId::Unknown);
         assert_eq!(transfer::trans_id(0x1234), TransId::Unknown);
         // Data bit with garbage in the reserved bits.

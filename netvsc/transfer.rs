@@ -4,6 +4,7 @@
 //! transaction id of a completion.
 
 use crate::control::{DATA_TRANS_BIT, REQUEST_TRANS_BIT};
+use crate::sections::{Lease, MAX_SECTIONS};
 
 /// Most ranges one transfer-page packet may name.
 pub(crate) const MAX_RANGES: usize = 1024;
@@ -51,12 +52,12 @@ pub(crate) fn range_ok(offset: u32, len: u32, buffer_len: usize, limit: usize) -
 pub(crate) enum TransId {
     /// A request waiting in `control`.
     Request(u64),
-    /// Section `section` sent on queue `queue`.
+    /// A section sent on queue `queue`.
     Data {
         /// The queue.
         queue: u16,
-        /// The section.
-        section: u32,
+        /// The section and its use.
+        lease: Lease,
     },
     /// Nothing the guest sent.
     Unknown,
@@ -70,15 +71,26 @@ pub(crate) fn trans_id(id: u64) -> TransId {
         TransId::Data {
             // CAST: bits 32..48.
             queue: (id >> 32) as u16,
-            // CAST: the low 32 bits.
-            section: id as u32,
+            lease: Lease {
+                // CAST: bits 0..16.
+                index: u32::from(id as u16),
+                // CAST: bits 16..32.
+                generation: (id >> 16) as u16,
+            },
         }
     } else {
         TransId::Unknown
     }
 }
 
-/// The transaction id of section `section` sent on queue `queue`.
-pub(crate) fn data_trans_id(queue: u16, section: u32) -> u64 {
-    DATA_TRANS_BIT | u64::from(queue) << 32 | u64::from(section)
+// Section indexes fit the 16 bits the transaction id has for them.
+const _: () = assert!(MAX_SECTIONS <= 1 << 16);
+
+/// The transaction id of `lease`'s section sent on queue `queue`: the queue in bits 32..48,
+/// the generation in 16..32, the section in 0..16.
+pub(crate) fn data_trans_id(queue: u16, lease: Lease) -> u64 {
+    DATA_TRANS_BIT
+        | u64::from(queue) << 32
+        | u64::from(lease.generation) << 16
+        | u64::from(lease.index & 0xffff)
 }

@@ -57,9 +57,9 @@ impl Session {
         };
         let taken = {
             let mut s = self.dp.sections.lock();
-            s.take(q).map(|i| (i, s.size() as usize))
+            s.take(q).map(|lease| (lease, s.size() as usize))
         };
-        let Some((section, size)) = taken else {
+        let Some((lease, size)) = taken else {
             bump(&self.dp.counters.tx_busy);
             ndev.stop_queue(q);
             // A completion may have come in between: look once more.
@@ -82,8 +82,9 @@ impl Session {
             header[DATA_HEADER + 12..].copy_from_slice(&value.to_le_bytes());
         }
         let header = &header[..hlen];
+        let section = lease.index;
         let offset = section as usize * size;
-        let trans = trans_data(q, section);
+        let trans = trans_data(q, lease);
         let sent = if hlen + len <= size {
             let copied = self
                 .dp
@@ -114,11 +115,11 @@ impl Session {
         match sent {
             Ok(None) => Xmit::Sent,
             Ok(Some(skb)) => {
-                self.dp.sections.lock().attach(section, skb);
+                self.dp.sections.lock().attach(lease, skb);
                 Xmit::Sent
             }
             Err((e, skb)) => {
-                let _ = self.dp.sections.lock().release(section, q);
+                let _ = self.dp.sections.lock().release(lease, q);
                 if e == EAGAIN {
                     bump(&self.dp.counters.tx_ring_full);
                     ndev.stop_queue(q);

@@ -180,16 +180,22 @@ impl Netvsp {
                 .min(recv.free_sections())
                 .min(MAX_RANGES_PER_PACKET);
             if n == 0 {
+                q.stats.no_section += 1;
                 return;
             }
             let batch: Vec<&[u8]> = q.rndis.iter().take(n).map(|m| m.bytes.as_slice()).collect();
             let result = recv.deliver(ch, &batch);
             if matches!(result, Err(RxError::Send(SendError::Full))) {
+                q.stats.ring_full += 1;
                 return;
+            }
+            if result.is_ok() {
+                q.stats.transfer_packets += 1;
             }
             let stats = &mut self.stats.to_guest;
             for m in q.rndis.drain(..n).filter(|m| m.frame_len > 0) {
                 if result.is_ok() {
+                    q.stats.frames += 1;
                     stats.frames += 1;
                     stats.bytes += m.frame_len as u64;
                 } else {

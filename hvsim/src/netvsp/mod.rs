@@ -31,7 +31,9 @@
 //!   initialised, packet filter, link down), `bad_packets` (malformed or unexpected packets
 //!   from the guest) — and the state: `link_up`, `nvsp_version`, `ndis_version`, `mtu`,
 //!   `mac`, `rndis_initialized`, `packet_filter`, `channels`, `rss_table_entries`,
-//!   `receives_in_flight`.
+//!   `receives_in_flight`; `queues`: per open channel (sub-channel index) the frames and
+//!   transfer-page packets it carried and how often a full ring or a full receive buffer
+//!   stopped its flush.
 //!
 //! Bad input from the guest (lengths, offsets, page ranges, unknown messages, completions
 //! that match nothing) drops the packet, counts it in `bad_packets` and logs a rate-limited
@@ -204,6 +206,7 @@ impl Netvsp {
             "channels": self.queues.len(),
             "rss_table_entries": self.rndis.rss.table_len(),
             "receives_in_flight": self.recv.as_ref().map_or(0, |r| r.in_flight()),
+            "queues": self.queues.iter().map(|(i, q)| (i.to_string(), q.stats)).collect::<BTreeMap<_, _>>(),
         })
     }
 }

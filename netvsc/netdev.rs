@@ -3,6 +3,7 @@
 //! callbacks the shim's `net_device_ops` and `ethtool_ops` make into the driver. The only
 //! `unsafe` of `rhv_netvsc`.
 
+use crate::buffer::SharedBuffer;
 use crate::device::Netvsc;
 use core::ptr::NonNull;
 use kernel::ffi::{c_int, c_void};
@@ -50,6 +51,16 @@ mod ffi {
             ndev: *mut RawNetDevice,
             q: u16,
             data: *const u8,
+            len: u32,
+            hash: u32,
+            csum_ok: bool,
+        ) -> c_int;
+        pub(super) fn rhv_netvsc_rx_buf(
+            ndev: *mut RawNetDevice,
+            q: u16,
+            pfns: *const u64,
+            npfns: u32,
+            offset: u32,
             len: u32,
             hash: u32,
             csum_ok: bool,
@@ -187,6 +198,38 @@ impl NetDevice {
         // SAFETY: `raw` is live; `frame` is `len` readable bytes, copied before the return.
         kernel::error::to_result(unsafe {
             ffi::rhv_netvsc_rx(self.raw.as_ptr(), q, frame.as_ptr(), len, hash, csum_ok)
+        })
+    }
+
+    /// Hands the frame of `len` bytes at `offset` in the receive buffer `buf` to queue `q`'s
+    /// NAPI instance, copied once, straight into the skb.
+    pub(crate) fn receive_in_place(
+        &self,
+        q: u16,
+        buf: &SharedBuffer,
+        offset: usize,
+        len: usize,
+        hash: u32,
+        csum_ok: bool,
+    ) -> Result {
+        let offset = u32::try_from(offset).map_err(|_| EINVAL)?;
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        let pfns = buf.pfns();
+        let npfns = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `raw` is live; `pfns` name directly mapped pages that stay allocated while
+        // `buf` lives (its invariant), i.e. during the call; the shim checks the span against
+        // them and copies before the return.
+        kernel::error::to_result(unsafe {
+            ffi::rhv_netvsc_rx_buf(
+                self.raw.as_ptr(),
+                q,
+                pfns.as_ptr(),
+                npfns,
+                offset,
+                len,
+                hash,
+                csum_ok,
+            )
         })
     }
 

@@ -391,8 +391,12 @@ void rhv_netvsc_carrier(struct net_device *ndev, bool on)
 }
 
 /* A received frame of `len` >= ETH_HLEN bytes for queue `q`; softirq context. */
-int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 hash,
-		  bool csum_ok)
+/*
+ * One received frame of `len` bytes to queue `q`'s NAPI instance: copied from `data`, or when
+ * `data` is NULL straight out of the receive buffer's pages `pfns` at `offset` (one copy).
+ */
+static int rhv_netvsc_rx_copy(struct net_device *ndev, u16 q, const u8 *data, const u64 *pfns,
+			      u32 npfns, u32 offset, u32 len, u32 hash, bool csum_ok)
 {
 	struct rhv_netvsc_priv *p = priv_of(ndev);
 	struct rhv_netvsc_queue *rq;
@@ -410,7 +414,13 @@ int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 h
 		atomic_long_inc(&p->rx_dropped);
 		return -ENOMEM;
 	}
-	skb_put_data(skb, data, len);
+	if (data) {
+		skb_put_data(skb, data, len);
+	} else if (rhv_netvsc_buf_read(pfns, npfns, offset, skb_put(skb, len), len)) {
+		kfree_skb(skb);
+		atomic_long_inc(&p->rx_dropped);
+		return -EINVAL;
+	}
 	skb->protocol = eth_type_trans(skb, ndev);
 	if (csum_ok)
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
@@ -420,6 +430,18 @@ int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 h
 	skb_queue_tail(&rq->rxq, skb);
 	napi_schedule(&rq->napi);
 	return 0;
+}
+
+int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 hash,
+		  bool csum_ok)
+{
+	return rhv_netvsc_rx_copy(ndev, q, data, NULL, 0, 0, len, hash, csum_ok);
+}
+
+int rhv_netvsc_rx_buf(struct net_device *ndev, u16 q, const u64 *pfns, u32 npfns, u32 offset,
+		      u32 len, u32 hash, bool csum_ok)
+{
+	return rhv_netvsc_rx_copy(ndev, q, NULL, pfns, npfns, offset, len, hash, csum_ok);
 }
 
 void rhv_netvsc_rx_dropped(struct net_device *ndev)

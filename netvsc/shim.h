@@ -22,6 +22,8 @@ void rhv_netvsc_free(struct net_device *ndev);
 int rhv_netvsc_set_queues(struct net_device *ndev, u32 n);
 void rhv_netvsc_carrier(struct net_device *ndev, bool on);
 int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 hash, bool csum_ok);
+int rhv_netvsc_rx_buf(struct net_device *ndev, u16 q, const u64 *pfns, u32 npfns, u32 offset,
+		      u32 len, u32 hash, bool csum_ok);
 void rhv_netvsc_rx_dropped(struct net_device *ndev);
 void rhv_netvsc_tx_stop(struct net_device *ndev, u16 q);
 void rhv_netvsc_tx_wake(struct net_device *ndev, u16 q);

@@ -80,6 +80,14 @@ pub trait PacketHandler: Send + Sync {
     fn on_send_space(&self, channel: &Channel) {
         let _ = channel;
     }
+
+    /// Called after each run of [`PacketHandler::on_packet`] calls that emptied the ring (or
+    /// spent a round), before the host is told what was read: the place to send the interrupt
+    /// owed for packets written with [`Channel::send_packet_batched`]. Same context as
+    /// [`PacketHandler::on_packet`]. The default does nothing.
+    fn on_drained(&self, channel: &Channel) {
+        let _ = channel;
+    }
 }
 
 /// How to open a channel.
@@ -245,6 +253,21 @@ impl Channel {
         self.write_unsignalled(&[desc.as_bytes(), payload])
     }
 
+    /// Like [`Channel::send_packet`] but leaves the interrupt to the caller (as
+    /// [`Channel::send_batched`] does), for packets of any type, e.g. completions sent from
+    /// [`PacketHandler::on_packet`] and signalled once from [`PacketHandler::on_drained`].
+    #[inline(never)]
+    pub fn send_packet_batched(
+        &self,
+        ty: PacketType,
+        payload: &[u8],
+        trans_id: u64,
+        completion: bool,
+    ) -> Result<bool> {
+        let desc = simple_descriptor(ty, payload, trans_id, completion)?;
+        self.write_unsignalled(&[desc.as_bytes(), payload])
+    }
+
     /// Sends `payload` in-band; `completion` asks the host for a completion packet.
     /// `EAGAIN` if the ring is full now (the handler's [`PacketHandler::on_send_space`] is
     /// called when the host has made room), `EIO` if the channel failed, `ENODEV` if it is
@@ -395,6 +418,7 @@ impl Channel {
                 };
                 self.handler.on_packet(self, &packet);
             }
+            self.handler.on_drained(self);
             match ring.commit(&self.pages) {
                 Ok(true) => {
                     let offer = self.info.offer();

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! What the channels of a device share while it is connected: the receive and send buffers
 //! (GPADLs), the send sections, the request slot and the counters; and the packet handler of
-//! each channel (softirq context, the channel's CPU).
+//! each channel (called from the poll of the queue's NAPI instance, on the channel's CPU).
 //!
 //! From the host: transfer-page packets (RNDIS messages in receive-buffer ranges: frames go to
-//! the queue's NAPI instance, control answers to the waiting request, status indications set
+//! GRO, control answers to the waiting request, status indications set
 //! the carrier; each packet is completed once copied out), completions of the guest's sends
 //! (the section comes free, a stopped queue is woken) and NVSP messages (the send indirection
 //! table). Every range, length, offset and id the host names is checked; what fails a check is
@@ -447,6 +447,13 @@ impl QueueHandler {
 }
 
 impl PacketHandler for QueueHandler {
+    /// The queue's NAPI instance reads the ring: every packet is handled in its poll, where
+    /// frames go straight to GRO.
+    fn on_interrupt(&self, _channel: &Channel) -> bool {
+        self.dp.ndev.schedule_poll(self.queue);
+        true
+    }
+
     fn on_drained(&self, channel: &Channel) {
         if self.signal_owed.xchg(false, ordering::Relaxed) {
             channel.signal();

@@ -88,6 +88,15 @@ pub trait PacketHandler: Send + Sync {
     fn on_drained(&self, channel: &Channel) {
         let _ = channel;
     }
+
+    /// Called in interrupt context when the host signalled the channel, its ring's interrupt
+    /// masked: `true` takes the packets into the driver's own poll loop (see
+    /// [`Channel::poll`]; e.g. schedule a NAPI instance), `false` (the default) has them
+    /// delivered from the channel's work item.
+    fn on_interrupt(&self, channel: &Channel) -> bool {
+        let _ = channel;
+        false
+    }
 }
 
 /// How to open a channel.
@@ -146,6 +155,9 @@ fn simple_descriptor(
         trans_id,
     })
 }
+
+#[path = "channel_poll.rs"]
+mod poll;
 
 struct Receiver {
     ring: InRing,
@@ -383,6 +395,9 @@ impl Channel {
             return;
         }
         let _ = this.inbound_mask(true);
+        if this.handler.on_interrupt(&this) {
+            return;
+        }
         // Already queued is fine: the queued run sees the new packets.
         let _ = workqueue::system_bh().enqueue(this);
     }
@@ -491,6 +506,14 @@ impl RingLayout {
 /// A channel a driver has opened; closed when dropped.
 pub struct OpenChannel {
     channel: Arc<Channel>,
+}
+
+impl OpenChannel {
+    /// A reference to the channel for a driver's poll loop ([`Channel::poll`]); it keeps the
+    /// channel's memory, not the channel open: once `self` is dropped, polling finds nothing.
+    pub fn shared(&self) -> Arc<Channel> {
+        self.channel.clone()
+    }
 }
 
 impl core::ops::Deref for OpenChannel {

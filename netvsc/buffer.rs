@@ -70,6 +70,12 @@ impl SharedBuffer {
         self.pfns.len() * 4096
     }
 
+    /// The PFNs of the buffer's pages, in order (directly mapped pages that stay allocated
+    /// while `self` lives).
+    pub(crate) fn pfns(&self) -> &[u64] {
+        &self.pfns
+    }
+
     fn npfns(&self) -> Result<u32> {
         u32::try_from(self.pfns.len()).map_err(|_| EINVAL)
     }

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! What the channels of a device share while it is connected: the receive and send buffers
 //! (GPADLs), the send sections, the request slot and the counters; and the packet handler of
-//! each channel (softirq context, the channel's CPU).
+//! each channel (called from the poll of the queue's NAPI instance, on the channel's CPU).
 //!
 //! From the host: transfer-page packets (RNDIS messages in receive-buffer ranges: frames go to
-//! the queue's NAPI instance, control answers to the waiting request, status indications set
+//! GRO, control answers to the waiting request, status indications set
 //! the carrier; each packet is completed once copied out), completions of the guest's sends
 //! (the section comes free, a stopped queue is woken) and NVSP messages (the send indirection
 //! table). Every range, length, offset and id the host names is checked; what fails a check is
@@ -143,11 +143,57 @@ impl Datapath {
     }
 }
 
+/// Bytes of a receive range read before the rest: the RNDIS headers and per-packet info of a
+/// data message.
+const RECEIVE_HEAD: usize = 256;
+
+/// A data message that fills its receive range alone, checked in the guest's copy of its
+/// first bytes: where its frame lies in the range, and its per-packet info.
+struct InPlaceFrame<'a> {
+    data_offset: usize,
+    data_len: usize,
+    ppi: &'a [u8],
+}
+
+/// The frame of `head`, the first bytes of a `len`-byte range, if the range is exactly one
+/// data message whose headers and per-packet info lie in `head` and whose frame lies in the
+/// range; anything else (batched, control or malformed messages) takes the full-copy path,
+/// which checks and counts it.
+fn in_place_frame(head: &[u8], len: usize) -> Option<InPlaceFrame<'_>> {
+    let (h, body) = rndis::MessageHeader::read_from_prefix(head).ok()?;
+    if h.msg_type != rndis::MessageType::Packet as u32 || h.msg_len as usize != len {
+        return None;
+    }
+    let (p, _) = rndis::Packet::read_from_prefix(body).ok()?;
+    let fixed = core::mem::size_of::<rndis::Packet>();
+    let body_len = len.checked_sub(rndis::HEADER_SIZE)?;
+    let (data_offset, data_len) = (p.data_offset as usize, p.data_length as usize);
+    if data_offset < fixed || data_len < 14 || data_offset.checked_add(data_len)? > body_len {
+        return None;
+    }
+    let ppi = match (
+        p.per_packet_info_offset as usize,
+        p.per_packet_info_length as usize,
+    ) {
+        (_, 0) => &[][..],
+        (off, n) if off >= fixed => body.get(off..off.checked_add(n)?)?,
+        _ => return None,
+    };
+    Some(InPlaceFrame {
+        data_offset: rndis::HEADER_SIZE + data_offset,
+        data_len,
+        ppi,
+    })
+}
+
 /// The packet handler of queue `queue`'s channel.
 pub(crate) struct QueueHandler {
     dp: Arc<Datapath>,
     queue: u16,
     scratch: Pin<KBox<SpinLock<KVec<u8>>>>,
+    /// Receive completions were written without the interrupt the host is owed for them; it
+    /// is sent once the ring is drained (one signal per batch instead of one per packet).
+    signal_owed: Atomic<bool>,
 }
 
 impl QueueHandler {
@@ -155,7 +201,15 @@ impl QueueHandler {
         let mut buf = KVec::new();
         buf.resize(MAX_RECEIVE_MESSAGE, 0, GFP_KERNEL)?;
         let scratch = KBox::pin_init(new_spinlock!(buf, "rhv_netvsc_rx_scratch"), GFP_KERNEL)?;
-        Ok(KBox::new(QueueHandler { dp, queue, scratch }, GFP_KERNEL)?)
+        Ok(KBox::new(
+            QueueHandler {
+                dp,
+                queue,
+                scratch,
+                signal_owed: Atomic::new(false),
+            },
+            GFP_KERNEL,
+        )?)
     }
 
     fn on_completion(&self, packet: &Packet<'_>) {
@@ -244,6 +298,18 @@ impl QueueHandler {
                 status = nvsp::STATUS_FAIL;
                 continue;
             }
+            // The headers first: a range that is one data message gets its frame copied
+            // straight from the receive buffer into the skb.
+            let head = &mut scratch[..len.min(RECEIVE_HEAD)];
+            if dp.recv.read(offset, head).is_err() {
+                dp.bad("receive range unreadable", offset as u64);
+                status = nvsp::STATUS_FAIL;
+                continue;
+            }
+            if let Some(frame) = in_place_frame(head, len) {
+                self.on_frame_in_place(offset, &frame);
+                continue;
+            }
             let buf = &mut scratch[..len];
             if dp.recv.read(offset, buf).is_err() {
                 dp.bad("receive range unreadable", offset as u64);
@@ -314,6 +380,26 @@ impl QueueHandler {
         }
     }
 
+    fn on_frame_in_place(&self, range_offset: usize, frame: &InPlaceFrame<'_>) {
+        let dp = &self.dp;
+        let view = rndis::PacketView {
+            data: &[],
+            per_packet_info: frame.ppi,
+        };
+        let hash = view.ppi_u32(rndis::PPI_HASH_VALUE).unwrap_or(0);
+        let csum_ok = view
+            .ppi_u32(rndis::PPI_TCPIP_CHECKSUM)
+            .is_some_and(|c| c & (ndis::CSUM_RX_TCP_SUCCEEDED | ndis::CSUM_RX_UDP_SUCCEEDED) != 0);
+        let at = range_offset + frame.data_offset;
+        if dp
+            .ndev
+            .receive_in_place(self.queue, &dp.recv, at, frame.data_len, hash, csum_ok)
+            .is_err()
+        {
+            bump(&dp.counters.rx_bad_frames);
+        }
+    }
+
     fn on_status(&self, msg: &rndis::Message<'_>) {
         let Ok(s) = msg.fixed::<rndis::IndicateStatus>() else {
             self.dp
@@ -328,34 +414,59 @@ impl QueueHandler {
     }
 }
 
+impl QueueHandler {
+    /// Writes the completion of a transfer-page packet; the interrupt waits for
+    /// [`PacketHandler::on_drained`] unless the ring is full, when the host needs it now to
+    /// make room.
+    fn complete_receive(&self, channel: &Channel, reply: &[u8], trans_id: u64) {
+        let mut tries = 0;
+        loop {
+            match channel.send_packet_batched(PacketType::Completion, reply, trans_id, false) {
+                Ok(signal) => {
+                    if signal {
+                        self.signal_owed.store(true, ordering::Relaxed);
+                    }
+                    return;
+                }
+                Err(EAGAIN) if tries < 1000 => {
+                    tries += 1;
+                    if self.signal_owed.xchg(false, ordering::Relaxed) {
+                        channel.signal();
+                    }
+                    kernel::time::delay::udelay(kernel::time::Delta::from_micros(10));
+                }
+                Err(_) => {
+                    if ratelimit() {
+                        pr_warn!("rhv_netvsc: receive completion not sent\n");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
 impl PacketHandler for QueueHandler {
+    /// The queue's NAPI instance reads the ring: every packet is handled in its poll, where
+    /// frames go straight to GRO.
+    fn on_interrupt(&self, _channel: &Channel) -> bool {
+        self.dp.ndev.schedule_poll(self.queue);
+        true
+    }
+
+    fn on_drained(&self, channel: &Channel) {
+        if self.signal_owed.xchg(false, ordering::Relaxed) {
+            channel.signal();
+        }
+    }
+
     fn on_packet(&self, channel: &Channel, packet: &Packet<'_>) {
         match packet.kind() {
             Some(PacketType::Completion) => self.on_completion(packet),
             Some(PacketType::DataUsingTransferPages) => {
                 let status = self.on_transfer(packet);
                 let reply = nvsp::encode(&nvsp::SendRndisPacketComplete { status });
-                let mut tries = 0;
-                loop {
-                    match channel.send_packet(
-                        PacketType::Completion,
-                        &reply,
-                        packet.trans_id,
-                        false,
-                    ) {
-                        Err(EAGAIN) if tries < 1000 => {
-                            tries += 1;
-                            kernel::time::delay::udelay(kernel::time::Delta::from_micros(10));
-                        }
-                        Ok(()) => break,
-                        Err(_) => {
-                            if ratelimit() {
-                                pr_warn!("rhv_netvsc: receive completion not sent\n");
-                            }
-                            break;
-                        }
-                    }
-                }
+                self.complete_receive(channel, &reply, packet.trans_id);
             }
             Some(PacketType::DataInband) => self.on_inband(packet),
             _ => self

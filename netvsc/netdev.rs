@@ -3,10 +3,13 @@
 //! callbacks the shim's `net_device_ops` and `ethtool_ops` make into the driver. The only
 //! `unsafe` of `rhv_netvsc`.
 
+use crate::buffer::SharedBuffer;
 use crate::device::Netvsc;
 use core::ptr::NonNull;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
+use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
+use vmbus::Channel;
 
 /// Most queues (channels) a device gets (`RHV_NETVSC_MAX_QUEUES` in shim.h).
 pub(crate) const MAX_QUEUES: usize = 8;
@@ -73,7 +76,21 @@ mod ffi {
             hash: u32,
             csum_ok: bool,
         ) -> c_int;
+        pub(super) fn rhv_netvsc_rx_buf(
+            ndev: *mut RawNetDevice,
+            q: u16,
+            pfns: *const u64,
+            npfns: u32,
+            offset: u32,
+            len: u32,
+            hash: u32,
+            csum_ok: bool,
+        ) -> c_int;
         pub(super) fn rhv_netvsc_rx_dropped(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_poll_schedule(ndev: *mut RawNetDevice, q: u16);
+        pub(super) fn rhv_netvsc_poll_kick(ndev: *mut RawNetDevice, q: u16);
+        pub(super) fn rhv_netvsc_poll_sync(ndev: *mut RawNetDevice, q: u16);
+        pub(super) fn rhv_netvsc_set_rx_ctx(ndev: *mut RawNetDevice, rx_ctx: *const c_void);
         pub(super) fn rhv_netvsc_tx_stop(ndev: *mut RawNetDevice, q: u16);
         pub(super) fn rhv_netvsc_tx_wake(ndev: *mut RawNetDevice, q: u16);
         pub(super) fn rhv_netvsc_tx_stopped(ndev: *mut RawNetDevice, q: u16) -> bool;
@@ -167,10 +184,15 @@ pub(crate) fn online_cpus() -> u32 {
 ///
 /// `raw` is a net_device the shim allocated, not freed while `self` lives. Its context
 /// pointer is null or points to the [`Netvsc`] that owns (through an `Arc`) this value and
-/// that outlives its registration.
+/// that outlives its registration. Its receive context points to `self`, in the `Arc` that
+/// [`NetDevice::new`] made (the NAPI polls use it until the net_device is freed).
+#[pin_data(PinnedDrop)]
 pub(crate) struct NetDevice {
     raw: NonNull<RawNetDevice>,
     registered: kernel::sync::atomic::Atomic<bool>,
+    /// The channel each queue's NAPI instance polls.
+    #[pin]
+    polled: SpinLockIrq<[Option<Arc<Channel>>; MAX_QUEUES]>,
 }
 
 // SAFETY: the net_device may be used from any thread; every shim function it calls is safe in
@@ -182,17 +204,66 @@ unsafe impl Sync for NetDevice {}
 impl NetDevice {
     /// A net_device for `parent`, one queue in use, carrier off; its operations reach
     /// `ctx` once registered.
-    pub(crate) fn new(parent: &kernel::device::Device) -> Result<Self> {
+    pub(crate) fn new(parent: &kernel::device::Device) -> Result<Arc<Self>> {
         // CAST: `kernel::device::Device` is a transparent wrapper of `struct device`.
         let parent = core::ptr::from_ref(parent).cast_mut().cast();
         // SAFETY: `parent` is a live device; the shim only stores the pointer (the parent
         // outlives the net_device, which is unregistered in the driver's remove). The context
         // is set by `register`.
         let raw = unsafe { ffi::rhv_netvsc_alloc(parent, core::ptr::null()) };
-        Ok(Self {
-            raw: NonNull::new(raw).ok_or(ENOMEM)?,
-            registered: kernel::sync::atomic::Atomic::new(false),
-        })
+        let raw = NonNull::new(raw).ok_or(ENOMEM)?;
+        let this = Arc::pin_init(
+            pin_init!(Self {
+                raw,
+                registered: kernel::sync::atomic::Atomic::new(false),
+                polled <- new_spinlock_irq!([const { None }; MAX_QUEUES], "rhv_netvsc_polled"),
+            }),
+            GFP_KERNEL,
+        );
+        let this = match this {
+            Ok(this) => this,
+            Err(e) => {
+                // SAFETY: allocated above, never registered, not used after.
+                unsafe { ffi::rhv_netvsc_free(raw.as_ptr()) };
+                return Err(e);
+            }
+        };
+        // SAFETY: `raw` is live; `this` stays at this address in its `Arc` until it is
+        // dropped, which frees the net_device after its NAPI polls stopped.
+        unsafe { ffi::rhv_netvsc_set_rx_ctx(raw.as_ptr(), Arc::as_ptr(&this).cast()) };
+        Ok(this)
+    }
+
+    /// Makes `channel` the one queue `q`'s NAPI instance polls (`None`: none) and polls it
+    /// once for packets that came before; or, for `None`, waits until no poll uses the old
+    /// one any more, so that its last reference goes here (process context).
+    pub(crate) fn set_polled(&self, q: u16, channel: Option<Arc<Channel>>) {
+        let kick = channel.is_some();
+        let old = match self.polled.lock().get_mut(usize::from(q)) {
+            Some(slot) => core::mem::replace(slot, channel),
+            None => return,
+        };
+        if kick {
+            // SAFETY: `raw` is live; the shim checks `q`.
+            unsafe { ffi::rhv_netvsc_poll_kick(self.raw.as_ptr(), q) };
+        } else {
+            // SAFETY: `raw` is live and its NAPI instances are enabled (until it is freed,
+            // which cannot happen while `self` is borrowed); the shim checks `q`.
+            unsafe { ffi::rhv_netvsc_poll_sync(self.raw.as_ptr(), q) };
+        }
+        drop(old);
+    }
+
+    /// The channel of queue `q` was signalled: schedules its NAPI instance (interrupt
+    /// context).
+    pub(crate) fn schedule_poll(&self, q: u16) {
+        // SAFETY: `raw` is live; the shim checks `q`.
+        unsafe { ffi::rhv_netvsc_poll_schedule(self.raw.as_ptr(), q) };
+    }
+
+    /// The channel queue `q` polls.
+    fn polled(&self, q: u16) -> Option<Arc<Channel>> {
+        self.polled.lock().get(usize::from(q)).cloned().flatten()
     }
 
     /// Advertises receive checksum offload; only before registration (`EBUSY` after), when
@@ -273,13 +344,45 @@ impl NetDevice {
         unsafe { ffi::rhv_netvsc_carrier(self.raw.as_ptr(), on) }
     }
 
-    /// Hands a received Ethernet frame to queue `q`'s NAPI instance (softirq context); the
-    /// frame is copied. `hash` (0: none) is the host's RSS hash.
+    /// Hands a received Ethernet frame to GRO, copied; only from the poll of queue `q`'s
+    /// NAPI instance. `hash` (0: none) is the host's RSS hash.
     pub(crate) fn receive(&self, q: u16, frame: &[u8], hash: u32, csum_ok: bool) -> Result {
         let len = u32::try_from(frame.len()).map_err(|_| EINVAL)?;
         // SAFETY: `raw` is live; `frame` is `len` readable bytes, copied before the return.
         kernel::error::to_result(unsafe {
             ffi::rhv_netvsc_rx(self.raw.as_ptr(), q, frame.as_ptr(), len, hash, csum_ok)
+        })
+    }
+
+    /// Hands the frame of `len` bytes at `offset` in the receive buffer `buf` to GRO, copied
+    /// once, straight into the skb; only from the poll of queue `q`'s NAPI instance.
+    pub(crate) fn receive_in_place(
+        &self,
+        q: u16,
+        buf: &SharedBuffer,
+        offset: usize,
+        len: usize,
+        hash: u32,
+        csum_ok: bool,
+    ) -> Result {
+        let offset = u32::try_from(offset).map_err(|_| EINVAL)?;
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        let pfns = buf.pfns();
+        let npfns = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `raw` is live; `pfns` name directly mapped pages that stay allocated while
+        // `buf` lives (its invariant), i.e. during the call; the shim checks the span against
+        // them and copies before the return.
+        kernel::error::to_result(unsafe {
+            ffi::rhv_netvsc_rx_buf(
+                self.raw.as_ptr(),
+                q,
+                pfns.as_ptr(),
+                npfns,
+                offset,
+                len,
+                hash,
+                csum_ok,
+            )
         })
     }
 
@@ -332,8 +435,9 @@ impl NetDevice {
     }
 }
 
-impl Drop for NetDevice {
-    fn drop(&mut self) {
+#[pinned_drop]
+impl PinnedDrop for NetDevice {
+    fn drop(self: Pin<&mut Self>) {
         self.unregister();
         // SAFETY: allocated by the shim, unregistered above, freed once.
         unsafe { ffi::rhv_netvsc_free(self.raw.as_ptr()) }
@@ -539,6 +643,39 @@ extern "C" fn rhv_netvsc_rs_channels(ctx: *const c_void, max: *mut u32, cur: *mu
         max.write(m);
         cur.write(c);
     }
+}
+
+/// The receive context of a NAPI poll.
+///
+/// # Safety
+///
+/// `rx` is the receive context of a net_device not freed yet (see [`NetDevice`]'s
+/// invariants).
+unsafe fn rx_context<'a>(rx: *const c_void) -> &'a NetDevice {
+    // SAFETY: per the contract, `rx` points to the live `NetDevice` that owns the net_device.
+    unsafe { &*rx.cast::<NetDevice>() }
+}
+
+/// NAPI poll of queue `q`: up to `budget` packets of its channel, whose frames the packet
+/// handler hands to GRO; returns how many.
+#[no_mangle]
+extern "C" fn rhv_netvsc_rs_poll(rx: *const c_void, q: u16, budget: c_int) -> c_int {
+    // SAFETY: called by the shim's NAPI poll, which runs only while the net_device lives.
+    let ndev = unsafe { rx_context(rx) };
+    let Some(channel) = ndev.polled(q) else {
+        return 0;
+    };
+    let done = channel.poll(usize::try_from(budget).unwrap_or(0));
+    c_int::try_from(done).unwrap_or(c_int::MAX)
+}
+
+/// After a poll of queue `q` that emptied the ring: unmasks the channel's interrupt; whether
+/// it must be polled again.
+#[no_mangle]
+extern "C" fn rhv_netvsc_rs_poll_done(rx: *const c_void, q: u16) -> bool {
+    // SAFETY: as in `rhv_netvsc_rs_poll`.
+    let ndev = unsafe { rx_context(rx) };
+    ndev.polled(q).is_some_and(|channel| channel.poll_done())
 }
 
 #[no_mangle]

@@ -147,7 +147,7 @@ pub(crate) mod device {
 
         fn probe(dev: &Device<'_>, _info: &'static ()) -> Result<Pin<KBox<Self>>> {
             let handle = dev.handle();
-            let ndev = Arc::new(NetDevice::new(dev.as_dev())?, GFP_KERNEL)?;
+            let ndev = NetDevice::new(dev.as_dev())?;
             let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
             let session = Session::start(&handle, &ndev, &counters, ndev.mtu())?;
             if session.rx_csum() {

@@ -95,6 +95,8 @@ fn new_queue(
         Some(sub) => sub.open(&params, handler)?,
         None => dev.open(&params, handler)?,
     };
+    // The queue's NAPI instance reads the channel's ring (QueueHandler::on_interrupt).
+    dp.ndev.set_polled(queue, Some(channel.shared()));
     Ok(Queue {
         channel,
         signal_owed: Atomic::new(false),
@@ -187,7 +189,12 @@ impl Session {
             };
             // CAST: index <= MAX_QUEUES.
             match new_queue(dev, Some(sub), &self.dp, index as u16) {
-                Ok(q) => self.queues.push(q, GFP_KERNEL)?,
+                Ok(q) => {
+                    if let Err(e) = self.queues.push(q, GFP_KERNEL) {
+                        self.dp.ndev.set_polled(index as u16, None);
+                        return Err(e.into());
+                    }
+                }
                 Err(_) => break,
             }
         }
@@ -537,9 +544,22 @@ impl Session {
         let _ = self.nvsp_send(&nvsp::RevokeSendBuffer {
             id: nvsp::LINUX_SEND_BUFFER_ID,
         });
-        // Sub-channels first, the primary last.
+        // Sub-channels first, the primary last; each NAPI instance lets go of its channel
+        // first (it holds the channel, whose handler holds the net_device).
         while let Some(q) = self.queues.pop() {
+            // CAST: at most MAX_QUEUES queues.
+            self.dp.ndev.set_polled(self.queues.len() as u16, None);
             drop(q);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A session dropped without `stop`: the NAPI instances let go of the channels.
+        for q in 0..self.queues.len() {
+            // CAST: at most MAX_QUEUES queues.
+            self.dp.ndev.set_polled(q as u16, None);
         }
     }
 }

@@ -6,10 +6,12 @@
  * calls the Rust driver through a `rhv_netvsc_rs_*` callback with the context pointer it was
  * given at allocation. Declarations for Rust: netvsc/netdev.rs.
  *
- * Receive: the channel's packet handler (softirq context, the channel's CPU) copies each frame
- * into an skb and queues it on its queue's list; the queue's NAPI instance hands the skbs to
- * GRO. Transmit: ndo_start_xmit hands the skb to Rust, which copies it into a send-buffer
- * section (or sends its pages) and frees it.
+ * Receive: each queue's NAPI instance (enabled from allocation to free, since the channels
+ * carry the control traffic too, whether the interface is up or not) is scheduled by its
+ * channel's interrupt; its poll calls Rust (rhv_netvsc_rs_poll), which reads the channel's
+ * ring and copies each frame once into an skb handed to GRO here (rhv_netvsc_rx*), then
+ * unmasks the ring (rhv_netvsc_rs_poll_done). Transmit: ndo_start_xmit hands the skb to Rust,
+ * which copies it into a send-buffer section (or sends its pages) and frees it.
  */
 #include <linux/errno.h>
 #include <linux/etherdevice.h>
@@ -23,8 +25,6 @@
 
 #include "shim.h"
 
-/* Frames a queue holds for NAPI before new ones are dropped. */
-#define RHV_NETVSC_RXQ_LIMIT 4096
 /* Number of counters rhv_netvsc_rs_counters() fills (the order of the names below). */
 #define RHV_NETVSC_RS_COUNTERS 6
 
@@ -39,7 +39,9 @@ static const char rhv_netvsc_queue_stat_names[4][ETH_GSTRING_LEN] = {
 
 struct rhv_netvsc_queue {
 	struct napi_struct napi;
-	struct sk_buff_head rxq;
+	/* Frames and bytes of the running poll (only its NAPI instance touches them). */
+	u64 poll_packets;
+	u64 poll_bytes;
 	struct u64_stats_sync rx_sync;
 	u64_stats_t rx_packets;
 	u64_stats_t rx_bytes;
@@ -52,6 +54,8 @@ struct rhv_netvsc_priv {
 	const void *ctx;
 	/* Fewest segments the host takes in a large send (0: no large send). */
 	u32 tso_min_segs;
+	/* The Rust receive context (the NetDevice), set once after allocation. */
+	const void *rx_ctx;
 	atomic_long_t rx_dropped;
 	atomic_long_t tx_dropped;
 	struct rhv_netvsc_queue q[RHV_NETVSC_MAX_QUEUES];
@@ -69,46 +73,72 @@ static struct rhv_netvsc_priv *priv_of(struct net_device *ndev)
 	return netdev_priv(ndev);
 }
 
+/*
+ * Up to `budget` VMBus packets of the queue's channel (each may carry many frames, which go to
+ * GRO as they are read); when fewer came, the instance goes idle and the channel's interrupt
+ * is unmasked, unless packets arrived meanwhile.
+ */
 static int rhv_netvsc_poll(struct napi_struct *napi, int budget)
 {
 	struct rhv_netvsc_queue *rq = container_of(napi, struct rhv_netvsc_queue, napi);
-	u64 bytes = 0;
+	struct rhv_netvsc_priv *p = netdev_priv(napi->dev);
+	const void *rx = READ_ONCE(p->rx_ctx);
+	u16 q = rq - p->q;
 	int done = 0;
 
-	while (done < budget) {
-		struct sk_buff *skb = skb_dequeue(&rq->rxq);
-
-		if (!skb)
-			break;
-		bytes += skb->len + ETH_HLEN;
-		napi_gro_receive(napi, skb);
-		done++;
-	}
-	if (done) {
+	rq->poll_packets = 0;
+	rq->poll_bytes = 0;
+	if (rx)
+		done = min(rhv_netvsc_rs_poll(rx, q, budget), budget);
+	if (rq->poll_packets) {
 		u64_stats_update_begin(&rq->rx_sync);
-		u64_stats_add(&rq->rx_packets, done);
-		u64_stats_add(&rq->rx_bytes, bytes);
+		u64_stats_add(&rq->rx_packets, rq->poll_packets);
+		u64_stats_add(&rq->rx_bytes, rq->poll_bytes);
 		u64_stats_update_end(&rq->rx_sync);
 	}
-	/* A frame queued after the loop found the list empty re-schedules the instance. */
-	if (done < budget)
-		napi_complete_done(napi, done);
+	if (done < budget && napi_complete_done(napi, done) && rx && rhv_netvsc_rs_poll_done(rx, q))
+		napi_schedule(napi);
 	return done;
+}
+
+/* The channel of queue `q` was signalled (interrupt context): poll it. */
+void rhv_netvsc_poll_schedule(struct net_device *ndev, u16 q)
+{
+	if (q < RHV_NETVSC_MAX_QUEUES)
+		napi_schedule(&priv_of(ndev)->q[q].napi);
+}
+
+/* Process context: poll queue `q` now, for packets that arrived before it could be polled. */
+void rhv_netvsc_poll_kick(struct net_device *ndev, u16 q)
+{
+	if (q >= RHV_NETVSC_MAX_QUEUES)
+		return;
+	local_bh_disable();
+	napi_schedule(&priv_of(ndev)->q[q].napi);
+	local_bh_enable();
+}
+
+/* Process context: waits until no poll of queue `q` runs (its instance is enabled). */
+void rhv_netvsc_poll_sync(struct net_device *ndev, u16 q)
+{
+	if (q < RHV_NETVSC_MAX_QUEUES)
+		napi_synchronize(&priv_of(ndev)->q[q].napi);
+}
+
+/* Once, after allocation: where rhv_netvsc_rs_poll() finds the queues' channels. */
+void rhv_netvsc_set_rx_ctx(struct net_device *ndev, const void *rx_ctx)
+{
+	WRITE_ONCE(priv_of(ndev)->rx_ctx, rx_ctx);
 }
 
 static int rhv_netvsc_open(struct net_device *ndev)
 {
 	struct rhv_netvsc_priv *p = priv_of(ndev);
-	int i, ret;
+	int ret;
 
-	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++)
-		napi_enable(&p->q[i].napi);
 	ret = rhv_netvsc_rs_open(p->ctx);
-	if (ret) {
-		for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++)
-			napi_disable(&p->q[i].napi);
+	if (ret)
 		return ret;
-	}
 	netif_tx_start_all_queues(ndev);
 	return 0;
 }
@@ -116,14 +146,9 @@ static int rhv_netvsc_open(struct net_device *ndev)
 static int rhv_netvsc_stop(struct net_device *ndev)
 {
 	struct rhv_netvsc_priv *p = priv_of(ndev);
-	int i;
 
 	rhv_netvsc_rs_stop(p->ctx);
 	netif_tx_disable(ndev);
-	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++) {
-		napi_disable(&p->q[i].napi);
-		skb_queue_purge(&p->q[i].rxq);
-	}
 	return 0;
 }
 
@@ -309,10 +334,10 @@ struct net_device *rhv_netvsc_alloc(struct device *parent, const void *ctx)
 	atomic_long_set(&p->rx_dropped, 0);
 	atomic_long_set(&p->tx_dropped, 0);
 	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++) {
-		skb_queue_head_init(&p->q[i].rxq);
 		u64_stats_init(&p->q[i].rx_sync);
 		u64_stats_init(&p->q[i].tx_sync);
 		netif_napi_add(ndev, &p->q[i].napi, rhv_netvsc_poll);
+		napi_enable(&p->q[i].napi);
 	}
 	SET_NETDEV_DEV(ndev, parent);
 	ndev->netdev_ops = &rhv_netvsc_ops;
@@ -373,14 +398,17 @@ void rhv_netvsc_unregister(struct net_device *ndev)
 	unregister_netdev(ndev);
 }
 
-/* Never registered, or unregistered: frees it (and its NAPI instances). */
+/*
+ * Never registered, or unregistered: frees it and its NAPI instances, after any poll running
+ * has returned.
+ */
 void rhv_netvsc_free(struct net_device *ndev)
 {
 	struct rhv_netvsc_priv *p = priv_of(ndev);
 	int i;
 
 	for (i = 0; i < RHV_NETVSC_MAX_QUEUES; i++)
-		skb_queue_purge(&p->q[i].rxq);
+		napi_disable(&p->q[i].napi);
 	free_netdev(ndev);
 }
 
@@ -405,9 +433,13 @@ void rhv_netvsc_carrier(struct net_device *ndev, bool on)
 		netif_carrier_off(ndev);
 }
 
-/* A received frame of `len` >= ETH_HLEN bytes for queue `q`; softirq context. */
-int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 hash,
-		  bool csum_ok)
+/*
+ * One received frame of `len` >= ETH_HLEN bytes, to GRO: copied from `data`, or when `data` is
+ * NULL straight out of the receive buffer's pages `pfns` at `offset` (one copy). Only from
+ * the poll of queue `q`'s NAPI instance.
+ */
+static int rhv_netvsc_rx_copy(struct net_device *ndev, u16 q, const u8 *data, const u64 *pfns,
+			      u32 npfns, u32 offset, u32 len, u32 hash, bool csum_ok)
 {
 	struct rhv_netvsc_priv *p = priv_of(ndev);
 	struct rhv_netvsc_queue *rq;
@@ -416,25 +448,44 @@ int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 h
 	if (q >= RHV_NETVSC_MAX_QUEUES || len < ETH_HLEN)
 		return -EINVAL;
 	rq = &p->q[q];
-	if (!netif_running(ndev) || skb_queue_len(&rq->rxq) >= RHV_NETVSC_RXQ_LIMIT) {
+	if (!netif_running(ndev)) {
 		atomic_long_inc(&p->rx_dropped);
-		return -ENOBUFS;
+		return -ENETDOWN;
 	}
-	skb = netdev_alloc_skb_ip_align(ndev, len);
+	skb = napi_alloc_skb(&rq->napi, len);
 	if (!skb) {
 		atomic_long_inc(&p->rx_dropped);
 		return -ENOMEM;
 	}
-	skb_put_data(skb, data, len);
+	if (data) {
+		skb_put_data(skb, data, len);
+	} else if (rhv_netvsc_buf_read(pfns, npfns, offset, skb_put(skb, len), len)) {
+		kfree_skb(skb);
+		atomic_long_inc(&p->rx_dropped);
+		return -EINVAL;
+	}
 	skb->protocol = eth_type_trans(skb, ndev);
 	if (csum_ok)
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
 	if (hash)
 		skb_set_hash(skb, hash, PKT_HASH_TYPE_L4);
 	skb_record_rx_queue(skb, q);
-	skb_queue_tail(&rq->rxq, skb);
-	napi_schedule(&rq->napi);
+	rq->poll_packets++;
+	rq->poll_bytes += len;
+	napi_gro_receive(&rq->napi, skb);
 	return 0;
+}
+
+int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 hash,
+		  bool csum_ok)
+{
+	return rhv_netvsc_rx_copy(ndev, q, data, NULL, 0, 0, len, hash, csum_ok);
+}
+
+int rhv_netvsc_rx_buf(struct net_device *ndev, u16 q, const u64 *pfns, u32 npfns, u32 offset,
+		      u32 len, u32 hash, bool csum_ok)
+{
+	return rhv_netvsc_rx_copy(ndev, q, NULL, pfns, npfns, offset, len, hash, csum_ok);
 }
 
 void rhv_netvsc_rx_dropped(struct net_device *ndev)

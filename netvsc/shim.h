@@ -46,7 +46,13 @@ void rhv_netvsc_free(struct net_device *ndev);
 int rhv_netvsc_set_queues(struct net_device *ndev, u32 n);
 void rhv_netvsc_carrier(struct net_device *ndev, bool on);
 int rhv_netvsc_rx(struct net_device *ndev, u16 q, const u8 *data, u32 len, u32 hash, bool csum_ok);
+int rhv_netvsc_rx_buf(struct net_device *ndev, u16 q, const u64 *pfns, u32 npfns, u32 offset,
+		      u32 len, u32 hash, bool csum_ok);
 void rhv_netvsc_rx_dropped(struct net_device *ndev);
+void rhv_netvsc_poll_schedule(struct net_device *ndev, u16 q);
+void rhv_netvsc_poll_kick(struct net_device *ndev, u16 q);
+void rhv_netvsc_poll_sync(struct net_device *ndev, u16 q);
+void rhv_netvsc_set_rx_ctx(struct net_device *ndev, const void *rx_ctx);
 void rhv_netvsc_tx_stop(struct net_device *ndev, u16 q);
 void rhv_netvsc_tx_wake(struct net_device *ndev, u16 q);
 bool rhv_netvsc_tx_stopped(struct net_device *ndev, u16 q);
@@ -72,5 +78,7 @@ int rhv_netvsc_rs_xmit(const void *ctx, struct sk_buff *skb, u16 q);
 int rhv_netvsc_rs_change_mtu(const void *ctx, u32 mtu);
 void rhv_netvsc_rs_channels(const void *ctx, u32 *max, u32 *cur);
 void rhv_netvsc_rs_counters(const void *ctx, u64 *out, u32 n);
+int rhv_netvsc_rs_poll(const void *rx_ctx, u16 q, int budget);
+bool rhv_netvsc_rs_poll_done(const void *rx_ctx, u16 q);
 
 #endif

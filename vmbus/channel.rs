@@ -80,6 +80,23 @@ pub trait PacketHandler: Send + Sync {
     fn on_send_space(&self, channel: &Channel) {
         let _ = channel;
     }
+
+    /// Called after each run of [`PacketHandler::on_packet`] calls that emptied the ring (or
+    /// spent a round), before the host is told what was read: the place to send the interrupt
+    /// owed for packets written with [`Channel::send_packet_batched`]. Same context as
+    /// [`PacketHandler::on_packet`]. The default does nothing.
+    fn on_drained(&self, channel: &Channel) {
+        let _ = channel;
+    }
+
+    /// Called in interrupt context when the host signalled the channel, its ring's interrupt
+    /// masked: `true` takes the packets into the driver's own poll loop (see
+    /// [`Channel::poll`]; e.g. schedule a NAPI instance), `false` (the default) has them
+    /// delivered from the channel's work item.
+    fn on_interrupt(&self, channel: &Channel) -> bool {
+        let _ = channel;
+        false
+    }
 }
 
 /// How to open a channel.
@@ -138,6 +155,9 @@ fn simple_descriptor(
         trans_id,
     })
 }
+
+#[path = "channel_poll.rs"]
+mod poll;
 
 struct Receiver {
     ring: InRing,
@@ -242,6 +262,21 @@ impl Channel {
     #[inline(never)]
     pub fn send_batched(&self, payload: &[u8], trans_id: u64, completion: bool) -> Result<bool> {
         let desc = simple_descriptor(PacketType::DataInband, payload, trans_id, completion)?;
+        self.write_unsignalled(&[desc.as_bytes(), payload])
+    }
+
+    /// Like [`Channel::send_packet`] but leaves the interrupt to the caller (as
+    /// [`Channel::send_batched`] does), for packets of any type, e.g. completions sent from
+    /// [`PacketHandler::on_packet`] and signalled once from [`PacketHandler::on_drained`].
+    #[inline(never)]
+    pub fn send_packet_batched(
+        &self,
+        ty: PacketType,
+        payload: &[u8],
+        trans_id: u64,
+        completion: bool,
+    ) -> Result<bool> {
+        let desc = simple_descriptor(ty, payload, trans_id, completion)?;
         self.write_unsignalled(&[desc.as_bytes(), payload])
     }
 
@@ -360,6 +395,9 @@ impl Channel {
             return;
         }
         let _ = this.inbound_mask(true);
+        if this.handler.on_interrupt(&this) {
+            return;
+        }
         // Already queued is fine: the queued run sees the new packets.
         let _ = workqueue::system_bh().enqueue(this);
     }
@@ -395,6 +433,7 @@ impl Channel {
                 };
                 self.handler.on_packet(self, &packet);
             }
+            self.handler.on_drained(self);
             match ring.commit(&self.pages) {
                 Ok(true) => {
                     let offer = self.info.offer();
@@ -467,6 +506,14 @@ impl RingLayout {
 /// A channel a driver has opened; closed when dropped.
 pub struct OpenChannel {
     channel: Arc<Channel>,
+}
+
+impl OpenChannel {
+    /// A reference to the channel for a driver's poll loop ([`Channel::poll`]); it keeps the
+    /// channel's memory, not the channel open: once `self` is dropped, polling finds nothing.
+    pub fn shared(&self) -> Arc<Channel> {
+        self.channel.clone()
+    }
 }
 
 impl core::ops::Deref for OpenChannel {

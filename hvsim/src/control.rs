@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | `{"cmd":"channels"}` | every VMBus channel: device, relid, class/instance GUIDs, state |
 //! | `{"cmd":"version"}` | the negotiated VMBus version `"major.minor"`, or null |
-//! | `{"cmd":"stats"}` | timings: ms from QEMU start to ALLOFFERS_DELIVERED |
+//! | `{"cmd":"stats"}` | timings: ms from QEMU start to ALLOFFERS_DELIVERED; `platform`: hypercalls, host → guest events and interrupts so far |
 //! | `{"cmd":"rescind","target":T}` | rescinds a device (T: instance GUID or relid) |
 //! | `{"cmd":"device","target":T,"command":{...}}` | a device-specific command |
 //! | `{"cmd":"poweroff"}` | stops the guest at once (a hard power-off) |

@@ -68,7 +68,11 @@ impl ControlHandler for Handler<'_> {
         match request {
             ControlRequest::Channels {} => Ok(channels(self.server)),
             ControlRequest::Version {} => Ok(version(self.server)),
-            ControlRequest::Stats {} => Ok(stats(self.server, self.started)),
+            ControlRequest::Stats {} => {
+                let mut s = stats(self.server, self.started);
+                s["platform"] = json!(self.platform.counters());
+                Ok(s)
+            }
             ControlRequest::Rescind { target } => {
                 let target: ChannelTarget = target.parse().map_err(|e| format!("{e}"))?;
                 self.server

@@ -137,6 +137,22 @@ pub struct ChannelQueue {
     pub nvsp: VecDeque<Outgoing>,
     /// RNDIS messages (frames, control answers, status indications), in order.
     pub rndis: VecDeque<Queued>,
+    /// What this channel carried to the guest.
+    pub stats: QueueStats,
+}
+
+/// Receive counters of one channel (`queues` in the NIC's `stats`): how RSS spread the
+/// frames, how many frames each transfer-page packet carried and why sending stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStats {
+    /// Frames delivered on this channel.
+    pub frames: u64,
+    /// Transfer-page packets sent on this channel.
+    pub transfer_packets: u64,
+    /// Flushes stopped by a full host → guest ring.
+    pub ring_full: u64,
+    /// Flushes stopped with messages waiting and no free receive-buffer section.
+    pub no_section: u64,
 }
 
 impl ChannelQueue {

@@ -247,6 +247,7 @@ impl Netvsp {
                 .min(recv.free_sections().saturating_sub(spare))
                 .min(MAX_RANGES_PER_PACKET - spare);
             if n == 0 {
+                q.stats.no_section += 1;
                 return;
             }
             let mut batch: Vec<&[u8]> =
@@ -258,11 +259,16 @@ impl Netvsp {
             }
             let result = recv.deliver(ch, &batch, bad == Some(BadPacket::BadRange));
             if matches!(result, Err(RxError::Send(SendError::Full))) {
+                q.stats.ring_full += 1;
                 return;
+            }
+            if result.is_ok() {
+                q.stats.transfer_packets += 1;
             }
             let stats = &mut self.stats.to_guest;
             for m in q.rndis.drain(..n).filter(|m| m.frame_len > 0) {
                 if result.is_ok() {
+                    q.stats.frames += 1;
                     stats.frames += 1;
                     stats.bytes += m.frame_len as u64;
                 } else {

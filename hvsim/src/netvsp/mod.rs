@@ -35,7 +35,9 @@
 //!   checksum the host filled in / that the host kernel segmented), `rx_csum_verified`
 //!   (frames to the guest announced with a verified checksum) — and the state: `link_up`, `nvsp_version`, `ndis_version`, `mtu`,
 //!   `mac`, `rndis_initialized`, `packet_filter`, `channels`, `rss_table_entries`,
-//!   `receives_in_flight`, `offload_offered`, `offload` (what the guest turned on).
+//!   `receives_in_flight`, `offload_offered`, `offload` (what the guest turned on); `queues`:
+//!   per open channel (sub-channel index) the frames and transfer-page packets it carried and
+//!   how often a full ring or a full receive buffer stopped its flush.
 //!
 //! - `{"op":"misbehave","kinds":[...],"every":N,"count":M}`: bad packets for robustness
 //!   scenarios (`bad-range`, `bad-rndis`, `unknown-completion`, `duplicate-completion`; see
@@ -233,6 +235,7 @@ impl Netvsp {
             "rss_table_entries": self.rndis.rss.table_len(),
             "receives_in_flight": self.recv.as_ref().map_or(0, |r| r.in_flight()),
             "misbehaved": self.misbehaviour.done(),
+            "queues": self.queues.iter().map(|(i, q)| (i.to_string(), q.stats)).collect::<BTreeMap<_, _>>(),
         })
     }
 }

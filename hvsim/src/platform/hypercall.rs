@@ -156,6 +156,7 @@ impl Platform {
         input_gpa: u64,
         server: &mut dyn GuestToHost,
     ) -> HvStatus {
+        self.counters.post_hypercalls += 1;
         // The message does not fit the two fast-call registers (XMM input is not offered).
         if control.fast {
             return HvStatus::InvalidHypercallInput;
@@ -190,6 +191,7 @@ impl Platform {
         input: u64,
         server: &mut dyn GuestToHost,
     ) -> HvStatus {
+        self.counters.signal_hypercalls += 1;
         let input: SignalEventInput = if control.fast {
             match SignalEventInput::read_from_bytes(&input.to_le_bytes()) {
                 Ok(i) => i,

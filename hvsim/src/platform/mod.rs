@@ -53,6 +53,21 @@ pub struct Platform {
     interrupts: Vec<Interrupt>,
     /// MSRs already reported as unknown, to log each once.
     unknown_msrs: HashSet<u32>,
+    counters: PlatformCounters,
+}
+
+/// What crossed between guest and host since the start, for the control interface's `stats`
+/// (efficiency measures of the drivers: host round trips and guest interrupts per transfer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlatformCounters {
+    /// HvCallSignalEvent hypercalls of the guest.
+    pub signal_hypercalls: u64,
+    /// HvCallPostMessage hypercalls of the guest.
+    pub post_hypercalls: u64,
+    /// Event flags the host set for the guest (one per host → guest signal).
+    pub guest_events: u64,
+    /// Interrupts sent to the guest's vCPUs (repeats within one loop turn merged).
+    pub guest_interrupts: u64,
 }
 
 impl Platform {
@@ -70,7 +85,13 @@ impl Platform {
             start: Instant::now(),
             interrupts: Vec::new(),
             unknown_msrs: HashSet::new(),
+            counters: PlatformCounters::default(),
         }
+    }
+
+    /// The counters since the start.
+    pub fn counters(&self) -> PlatformCounters {
+        self.counters
     }
 
     pub fn vcpus(&self) -> u32 {
@@ -128,6 +149,7 @@ impl Platform {
         let mut v = std::mem::take(&mut self.interrupts);
         let mut seen = HashSet::new();
         v.retain(|i| seen.insert(*i));
+        self.counters.guest_interrupts += v.len() as u64;
         v
     }
 
@@ -167,6 +189,7 @@ impl HostToGuest for Platform {
 
     /// A `flag` past the 2048 of a SINT is dropped with an error log.
     fn signal_event(&mut self, vp: u32, sint: u8, flag: u32) -> Result<(), DeliveryError> {
+        self.counters.guest_events += 1;
         self.with_synic(vp, |s, mem, out| {
             s.signal_event(mem, sint.into(), flag, out)
         })

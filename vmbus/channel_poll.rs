@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Polled channels: a driver that has a poll loop of its own (a NAPI instance) takes the
+//! channel's interrupt into it instead of having its packets delivered from the channel's
+//! work item. `netvsc_channel_cb()` and `netvsc_poll()` with `hv_end_read()` in Linux are the
+//! C counterparts.
+//!
+//! The interrupt masks the ring and asks the handler
+//! ([`PacketHandler::on_interrupt`](super::PacketHandler::on_interrupt)); a handler that
+//! answers `true` has promised to call [`Channel::poll`] soon (from its poll loop: softirq
+//! context, never concurrently with itself), as often as that returns its whole budget, and
+//! then, once it has marked its loop idle, [`Channel::poll_done`], which unmasks the ring and
+//! says whether packets came in meanwhile (then it polls again). The packets go to
+//! [`PacketHandler::on_packet`](super::PacketHandler::on_packet) as in the work-item mode,
+//! checked the same way.
+
+use super::{Channel, Packet, Receiver};
+use crate::proto::ring::DESCRIPTOR_SIZE;
+
+impl Channel {
+    /// Handles up to `budget` packets of the host → guest ring (and a send-space report the
+    /// host signalled); returns how many. Then tells the host what was read, with an
+    /// interrupt if it waits for room. Only from the poll loop of a handler whose
+    /// [`PacketHandler::on_interrupt`](super::PacketHandler::on_interrupt) answered `true`.
+    pub fn poll(&self, budget: usize) -> usize {
+        // The host signals the relid both for new packets and for room it made.
+        self.check_send_space();
+        let mut rx = self.inbound.lock();
+        let Receiver { ring, buf } = &mut *rx;
+        let mut done = 0;
+        while done < budget {
+            if self.usable().is_err() {
+                return done;
+            }
+            let p = match ring.read(&self.pages, buf) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(fault) => {
+                    self.fail("bad packet in the host → guest ring", fault);
+                    return done;
+                }
+            };
+            let packet = Packet {
+                packet_type: p.descriptor.packet_type,
+                flags: p.descriptor.flags,
+                trans_id: p.descriptor.trans_id,
+                header: &buf[DESCRIPTOR_SIZE as usize..p.data_offset as usize],
+                payload: &buf[p.data_offset as usize..p.len as usize],
+            };
+            self.handler.on_packet(self, &packet);
+            done += 1;
+        }
+        self.handler.on_drained(self);
+        match ring.commit(&self.pages) {
+            Ok(true) => self.signal(),
+            Ok(false) => {}
+            Err(fault) => self.fail("bad host → guest ring", fault),
+        }
+        done
+    }
+
+    /// Ends a run of [`Channel::poll`] calls that emptied the ring (the caller's poll loop is
+    /// marked idle already): unmasks the ring's interrupt; returns whether packets came in
+    /// meanwhile, unannounced, so the caller must poll again (the ring is masked again then).
+    pub fn poll_done(&self) -> bool {
+        if self.usable().is_err() {
+            return false;
+        }
+        let mut rx = self.inbound.lock();
+        if rx.ring.set_interrupt_mask(&self.pages, false).is_err() {
+            return false;
+        }
+        match rx.ring.has_data(&self.pages) {
+            Ok(false) => false,
+            Ok(true) => {
+                let _ = rx.ring.set_interrupt_mask(&self.pages, true);
+                true
+            }
+            Err(fault) => {
+                drop(rx);
+                self.fail("bad write index in the host → guest ring", fault);
+                false
+            }
+        }
+    }
+}

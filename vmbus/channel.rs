@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Open channels: OPENCHANNEL / OPENCHANNEL_RESULT and CLOSECHANNEL around a ring-buffer GPADL,
-//! sending packets (in-band and GPA-direct) into the guest → host ring, and running a driver's
-//! packet handler on what arrives in the host → guest ring (`drivers/hv/channel.c` and the
-//! batched mode of `vmbus_on_event()` in `connection.c` are the C counterparts).
+//! sending packets into the guest → host ring (in-band here, GPA-direct in
+//! `channel_gpa_direct.rs`), and running a driver's packet handler on what arrives in the
+//! host → guest ring (`drivers/hv/channel.c` and the batched mode of `vmbus_on_event()` in
+//! `connection.c` are the C counterparts).
 //!
 //! Receiving: the interrupt handler finds the channel by the relid of its event flag, masks
 //! the ring's interrupts and queues the channel's work on the BH workqueue of the same CPU, the
@@ -18,12 +19,11 @@ use crate::platform::hooks::ratelimit;
 use crate::platform::hypercall;
 use crate::platform::page::{SharedPages, HV_PAGE_SIZE};
 use crate::proto::ring::{
-    GpaDirectHeader, PacketDescriptor, PacketType, DESCRIPTOR_SIZE,
-    PACKET_FLAG_COMPLETION_REQUESTED,
+    PacketDescriptor, PacketType, DESCRIPTOR_SIZE, PACKET_FLAG_COMPLETION_REQUESTED,
 };
 use crate::proto::vmbus::{
-    parse, CloseChannel, GpaRange, MessageHeader, MessageType, OpenChannel as OpenChannelMsg,
-    OpenResult, MAX_USER_DEFINED_BYTES, STATUS_SUCCESS,
+    parse, CloseChannel, MessageHeader, MessageType, OpenChannel as OpenChannelMsg, OpenResult,
+    MAX_USER_DEFINED_BYTES, STATUS_SUCCESS,
 };
 use crate::ring::{InRing, OutRing, RingFault, RingLayout};
 use crate::sysfs::{ChannelState, DeviceInfo};
@@ -156,6 +156,8 @@ fn simple_descriptor(
     })
 }
 
+#[path = "channel_gpa_direct.rs"]
+mod gpa_direct;
 #[path = "channel_poll.rs"]
 mod poll;
 
@@ -300,93 +302,6 @@ impl Channel {
     ) -> Result {
         let desc = simple_descriptor(ty, payload, trans_id, completion)?;
         self.write(&[desc.as_bytes(), payload])
-    }
-
-    /// Sends `payload` with the guest pages `ranges` described for the host to access
-    /// directly (a GPA-direct packet); always asks for a completion, as the host must say
-    /// when it is done with the pages.
-    #[inline(never)]
-    pub fn send_gpa_direct(
-        &self,
-        ranges: &[GpaDirectRange<'_>],
-        payload: &[u8],
-        trans_id: u64,
-    ) -> Result {
-        let mut table = [0u64; MAX_GPA_DIRECT_PAGES + 8];
-        let mut words = 0;
-        for r in ranges {
-            let range = GpaRange {
-                byte_count: r.len,
-                byte_offset: r.offset,
-            };
-            let pages = range.page_count().ok_or(EINVAL)? as usize;
-            if pages == 0 || pages != r.pfns.len() || r.offset as usize >= HV_PAGE_SIZE {
-                return Err(EINVAL);
-            }
-            let dst = table.get_mut(words..words + 1 + pages).ok_or(EMSGSIZE)?;
-            dst[0] = u64::from(r.offset) << 32 | u64::from(r.len);
-            for (d, s) in dst[1..].iter_mut().zip(r.pfns) {
-                *d = *s;
-            }
-            words += 1 + pages;
-        }
-        let header_len = core::mem::size_of::<GpaDirectHeader>() + 8 * words;
-        let len = header_len + payload.len();
-        let header = GpaDirectHeader {
-            descriptor: PacketDescriptor {
-                packet_type: PacketType::DataUsingGpaDirect as u16,
-                offset8: u16::try_from(header_len / 8).map_err(|_| EMSGSIZE)?,
-                len8: u16::try_from(len.div_ceil(8)).map_err(|_| EMSGSIZE)?,
-                flags: PACKET_FLAG_COMPLETION_REQUESTED,
-                trans_id,
-            },
-            reserved: 0,
-            range_cnt: u32::try_from(ranges.len()).map_err(|_| EINVAL)?,
-        };
-        self.write(&[header.as_bytes(), table[..words].as_bytes(), payload])
-    }
-
-    /// Sends `payload` with one page range, `len` bytes from `offset` into the first of
-    /// `pfns`, as a GPA-direct packet, without copying the page list (for ranges longer than
-    /// [`MAX_GPA_DIRECT_PAGES`]); like [`Channel::send_gpa_direct`] it asks for a completion.
-    #[inline(never)]
-    pub fn send_gpa_direct_pages(
-        &self,
-        offset: u32,
-        len: u32,
-        pfns: &[u64],
-        payload: &[u8],
-        trans_id: u64,
-    ) -> Result {
-        let range = GpaRange {
-            byte_count: len,
-            byte_offset: offset,
-        };
-        let pages = range.page_count().ok_or(EINVAL)? as usize;
-        if pages == 0 || pages != pfns.len() || offset as usize >= HV_PAGE_SIZE {
-            return Err(EINVAL);
-        }
-        let header_len = core::mem::size_of::<GpaDirectHeader>()
-            + core::mem::size_of::<GpaRange>()
-            + core::mem::size_of_val(pfns);
-        let total = header_len + payload.len();
-        let header = GpaDirectHeader {
-            descriptor: PacketDescriptor {
-                packet_type: PacketType::DataUsingGpaDirect as u16,
-                offset8: u16::try_from(header_len / 8).map_err(|_| EMSGSIZE)?,
-                len8: u16::try_from(total.div_ceil(8)).map_err(|_| EMSGSIZE)?,
-                flags: PACKET_FLAG_COMPLETION_REQUESTED,
-                trans_id,
-            },
-            reserved: 0,
-            range_cnt: 1,
-        };
-        self.write(&[
-            header.as_bytes(),
-            range.as_bytes(),
-            pfns.as_bytes(),
-            payload,
-        ])
     }
 
     /// Masks the ring and queues the channel's work on this CPU (interrupt context).

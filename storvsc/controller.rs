@@ -326,12 +326,12 @@ impl Controller {
         };
         let generation = cmd.arm();
         let id = srb::srb_id(generation, info.unique_tag);
-        let sent = match &pages {
-            Some(p) => {
-                channel.send_gpa_direct_pages(p.offset, p.len, p.pfns, packet.as_bytes(), id)
-            }
-            None => channel.send(packet.as_bytes(), id, true),
-        };
+        // The host usually completes the command during the signal: its completion is then
+        // handled before this returns, without an interrupt.
+        let sent = channel.send_polled(|ch| match &pages {
+            Some(p) => ch.send_gpa_direct_pages(p.offset, p.len, p.pfns, packet.as_bytes(), id),
+            None => ch.send(packet.as_bytes(), id, true),
+        });
         let Err(e) = sent else {
             // The command may be completed already: it is not touched again.
             return QueueStatus::Accepted;

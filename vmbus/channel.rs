@@ -67,8 +67,9 @@ impl Packet<'_> {
     }
 }
 
-/// A driver's receiver of a channel's packets. Runs in softirq context on the channel's
-/// target CPU, never concurrently with itself: it must not sleep.
+/// A driver's receiver of a channel's packets. Runs with bottom halves disabled, normally on
+/// the channel's target CPU (in softirq context, or in a sender's context for
+/// [`OpenChannel::send_polled`]), never concurrently with itself: it must not sleep.
 pub trait PacketHandler: Send + Sync {
     /// Called for each packet, in ring order.
     fn on_packet(&self, channel: &Channel, packet: &Packet<'_>);
@@ -463,6 +464,9 @@ impl RingLayout {
         InRing::new(*self).set_interrupt_mask(pages, masked)
     }
 }
+
+#[path = "channel_poll.rs"]
+mod poll;
 
 /// A channel a driver has opened; closed when dropped.
 pub struct OpenChannel {

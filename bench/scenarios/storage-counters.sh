@@ -31,13 +31,17 @@ guest() {
 		n=$((n + 1))
 		sleep 4
 	}
-	# name:rw:bs, the storage benchmark's jobs (host_after lists the names again).
-	for job in seqwrite-1m-qd32:write:1M seqread-1m-qd32:read:1M randread-4k-qd32:randread:4k \
-		randwrite-4k-qd32:randwrite:4k; do
+	# name:rw:bs:batch, the storage benchmark's jobs (host_after lists the names again), and
+	# one that submits 16 I/Os per io_submit, so that the block layer hands the driver
+	# batches (one signal per batch is the aim).
+	for job in seqwrite-1m-qd32:write:1M:1 seqread-1m-qd32:read:1M:1 randread-4k-qd32:randread:4k:1 \
+		randwrite-4k-qd32:randwrite:4k:1 randread-4k-qd32-batch16:randread:4k:16; do
 		name=${job%%:*} rest=${job#*:}
-		rw=${rest%%:*} bs=${rest#*:}
+		rw=${rest%%:*} rest=${rest#*:}
+		bs=${rest%%:*} batch=${rest#*:}
 		snap
 		LD_PRELOAD=/usr/lib/rhv/libsysvshm.so fio --name="$name" --filename="/dev/$d" --rw="$rw" --bs="$bs" --iodepth=32 \
+			--iodepth_batch_submit="$batch" --iodepth_batch_complete_min="$batch" \
 			--ioengine=libaio --direct=1 --thread --size=1G --time_based --runtime=6 \
 			--eta=never --output-format=terse --output=/tmp/fio.out || exit 1
 		snap
@@ -47,7 +51,7 @@ guest() {
 
 host() {
 	local i
-	for i in $(seq 0 7); do
+	for i in $(seq 0 9); do
 		await_console "^RHV-STEP: snap $i\$" 300
 		ctl channels >"$E2E_OUT/snap$i.json"
 	done
@@ -56,7 +60,7 @@ host() {
 host_after() {
 	no_io_errors
 	local i=0 name b a ios hyp
-	for name in seqwrite-1m-qd32 seqread-1m-qd32 randread-4k-qd32 randwrite-4k-qd32; do
+	for name in seqwrite-1m-qd32 seqread-1m-qd32 randread-4k-qd32 randwrite-4k-qd32 randread-4k-qd32-batch16; do
 		b=$i a=$((i + 1))
 		i=$((i + 2))
 		ios=$(($(console | sed -n "s/^RHV-SNAP $a .*ios=//p") - $(console | sed -n "s/^RHV-SNAP $b .*ios=//p")))

@@ -389,8 +389,12 @@ impl Channel {
     /// Reads and handles packets until the ring is empty or the round budget is spent;
     /// returns whether packets remain.
     fn drain(&self) -> bool {
-        let mut rx = self.inbound.lock();
-        let Receiver { ring, buf } = &mut *rx;
+        self.drain_locked(&mut self.inbound.lock())
+    }
+
+    /// [`Channel::drain`] with the receiver's lock held.
+    fn drain_locked(&self, rx: &mut Receiver) -> bool {
+        let Receiver { ring, buf } = rx;
         for _ in 0..DRAIN_ROUNDS {
             loop {
                 if self.usable().is_err() {

@@ -51,7 +51,14 @@ impl OpenChannel {
         let ch = &self.channel;
         let ran = crate::platform::with_bh_disabled(|| {
             ch.check_send_space();
-            if ch.drain() {
+            // Busy: a drain runs on another CPU, or this sending comes from a packet handler
+            // of this very channel (a completion that submits again). The work then drains
+            // after it.
+            let left = match ch.inbound.try_lock() {
+                Some(mut rx) => ch.drain_locked(&mut rx),
+                None => true,
+            };
+            if left {
                 Channel::schedule(ch.clone());
             }
         });

@@ -68,7 +68,7 @@ bench: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	bench/run $(BENCH_ARGS) storage net
 
-bench-storage bench-net: bench-%: setup
+bench-storage bench-storage-counters bench-net: bench-%: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	bench/run $(BENCH_ARGS) $*
 

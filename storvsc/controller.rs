@@ -55,10 +55,17 @@ struct HostProperties {
     max_subchannels: u16,
 }
 
+/// A blk-mq hardware queue: its channel, and whether the host is owed a signal for
+/// commands of the current batch (sent without one while more of the batch followed).
+struct HwQueue {
+    channel: OpenChannel,
+    signal_owed: Atomic<bool>,
+}
+
 /// A controller bound to a VMBus device.
 pub(crate) struct Controller {
-    /// Channel `i` serves hardware queue `i`; closed before the host is released.
-    channels: KVec<OpenChannel>,
+    /// Queue `i` is hardware queue `i`; the channels close before the host is released.
+    queues: KVec<HwQueue>,
     shared: Arc<Shared>,
     host: ScsiHost,
 }
@@ -109,9 +116,19 @@ impl Controller {
             sg_tablesize: (max_transfer >> 12) + 1,
             protocol_version: shared.version(),
         };
+        let mut queues = KVec::with_capacity(channels.len(), GFP_KERNEL)?;
+        for channel in channels {
+            queues.push(
+                HwQueue {
+                    channel,
+                    signal_owed: Atomic::new(false),
+                },
+                GFP_KERNEL,
+            )?;
+        }
         let ctrl = KBox::new(
             Controller {
-                channels,
+                queues,
                 shared,
                 host,
             },
@@ -295,15 +312,12 @@ impl Controller {
                 return QueueStatus::Accepted;
             }
         };
-        let channel = match self.channels.get(usize::from(info.hwq)) {
-            Some(c) => c,
-            None => match self.channels.first() {
-                Some(c) => c,
-                None => {
-                    cmd.complete(srb::DID_NO_CONNECT, srb::SAM_STAT_GOOD, &[], info.length);
-                    return QueueStatus::Accepted;
-                }
-            },
+        let queue = match self.queue(info.hwq) {
+            Some(q) => q,
+            None => {
+                cmd.complete(srb::DID_NO_CONNECT, srb::SAM_STAT_GOOD, &[], info.length);
+                return QueueStatus::Accepted;
+            }
         };
         let pages = if info.length > 0 {
             match cmd.pages() {
@@ -326,13 +340,36 @@ impl Controller {
         };
         let generation = cmd.arm();
         let id = srb::srb_id(generation, info.unique_tag);
-        let sent = match &pages {
+        let send = |ch: &Channel| match &pages {
             Some(p) => {
-                channel.send_gpa_direct_pages(p.offset, p.len, p.pfns, packet.as_bytes(), id)
+                ch.send_gpa_direct_pages_batched(p.offset, p.len, p.pfns, packet.as_bytes(), id)
             }
-            None => channel.send(packet.as_bytes(), id, true),
+            None => ch.send_batched(packet.as_bytes(), id, true),
         };
-        let Err(e) = sent else {
+        let sent = if info.last {
+            // The host usually completes the batch during the signal: the completions are
+            // then handled before this returns, without an interrupt.
+            queue.channel.send_polled(|ch| {
+                let sent = send(ch);
+                // The batch's earlier commands are signalled for even if this one failed.
+                // ORDERING: the flag orders nothing; the ring's indices carry the packets.
+                let owed = queue.signal_owed.xchg(false, ordering::Relaxed);
+                if owed || matches!(sent, Ok(true)) {
+                    ch.signal();
+                }
+                sent
+            })
+        } else {
+            // More of the batch follows: one signal for all of it, at its last command or
+            // in `commit_rqs`.
+            let sent = send(&queue.channel);
+            if matches!(sent, Ok(true)) {
+                // ORDERING: as above; the batch's end (on this queue's dispatch) reads it.
+                queue.signal_owed.store(true, ordering::Relaxed);
+            }
+            sent
+        };
+        let Err(e) = sent.map(|_| ()) else {
             // The command may be completed already: it is not touched again.
             return QueueStatus::Accepted;
         };
@@ -351,9 +388,28 @@ impl Controller {
         QueueStatus::Accepted
     }
 
+    /// The queue of hardware queue `hwq` (the primary channel's for one that does not exist).
+    fn queue(&self, hwq: u16) -> Option<&HwQueue> {
+        self.queues
+            .get(usize::from(hwq))
+            .or_else(|| self.queues.first())
+    }
+
+    /// `commit_rqs`: the block layer's batch on `hwq` ended without a last command; the host
+    /// is signalled for what was sent of it.
+    pub(crate) fn commit(&self, hwq: u16) {
+        let Some(queue) = self.queue(hwq) else {
+            return;
+        };
+        // ORDERING: as in `queue_command`.
+        if queue.signal_owed.xchg(false, ordering::Relaxed) {
+            queue.channel.send_polled(|ch| ch.signal());
+        }
+    }
+
     /// `eh_host_reset_handler`: resets the bus through the primary channel.
     pub(crate) fn reset_host(&self) -> Result {
-        let primary = self.channels.first().ok_or(ENODEV)?;
+        let primary = &self.queues.first().ok_or(ENODEV)?.channel;
         pr_warn!("host{}: resetting the bus\n", self.shared.host_no);
         self.shared
             .control_ok(primary, Operation::ResetBus, RESET_TIMEOUT_MS)

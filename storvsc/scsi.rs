@@ -39,7 +39,7 @@ mod ffi {
         pub(super) target: u8,
         pub(super) lun: u8,
         pub(super) direction: u8,
-        pub(super) tagged: u8,
+        pub(super) flags: u8,
         pub(super) hwq: u16,
         pub(super) unique_tag: u32,
         pub(super) length: u32,
@@ -99,6 +99,11 @@ mod ffi {
         pub(super) fn rhv_storvsc_ratelimit() -> bool;
     }
 }
+
+/// `RHV_STORVSC_CMD_TAGGED` of `shim.h`.
+const CMD_TAGGED: u8 = 0x01;
+/// `RHV_STORVSC_CMD_LAST` of `shim.h`.
+const CMD_LAST: u8 = 0x02;
 
 /// `SCSI_MLQUEUE_HOST_BUSY`.
 const MLQUEUE_HOST_BUSY: c_int = 0x1055;
@@ -296,6 +301,9 @@ pub(crate) struct CommandInfo {
     pub(crate) direction: u8,
     /// Whether the device does tagged queueing.
     pub(crate) tagged: bool,
+    /// Whether the command ends the block layer's batch: the host must be signalled for it
+    /// and the commands before it now (otherwise `commit_rqs` or a later command does).
+    pub(crate) last: bool,
     /// The hardware queue the command came on.
     pub(crate) hwq: u16,
     /// The tag, unique in the host.
@@ -325,7 +333,8 @@ impl Command {
             cdb_len: c.cdb_len,
             address: (c.channel, c.target, c.lun),
             direction: c.direction,
-            tagged: c.tagged != 0,
+            tagged: c.flags & CMD_TAGGED != 0,
+            last: c.flags & CMD_LAST != 0,
             hwq: c.hwq,
             unique_tag: c.unique_tag,
             length: c.length,
@@ -403,6 +412,18 @@ unsafe extern "C" fn rhv_storvsc_rust_queuecommand(
         QueueStatus::Accepted => 0,
         QueueStatus::DeviceBusy => MLQUEUE_DEVICE_BUSY,
     }
+}
+
+/// The template's `commit_rqs`: the batch of hardware queue `hwq` ended early.
+///
+/// # Safety
+///
+/// Called by the shim only, with the `ctrl` given to [`ScsiHost::add`].
+#[no_mangle]
+unsafe extern "C" fn rhv_storvsc_rust_commit(ctrl: *const c_void, hwq: u16) {
+    // SAFETY: per the function's contract.
+    let ctrl = unsafe { &*ctrl.cast::<Controller>() };
+    ctrl.commit(hwq);
 }
 
 /// The template's `eh_host_reset_handler`: 0 if the host was reset.

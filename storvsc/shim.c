@@ -95,6 +95,12 @@ static enum scsi_qc_status rhv_storvsc_queuecommand(struct Scsi_Host *host,
 	return 0;
 }
 
+/* The block layer's batch ended before a command with SCMD_LAST: tell the host now. */
+static void rhv_storvsc_commit_rqs(struct Scsi_Host *host, u16 hwq)
+{
+	rhv_storvsc_rust_commit(hostdata(host)->ctx, hwq);
+}
+
 static int rhv_storvsc_eh_host_reset(struct scsi_cmnd *cmd)
 {
 	return rhv_storvsc_rust_host_reset(hostdata(cmd->device->host)->ctx) ? FAILED : SUCCESS;
@@ -134,6 +140,7 @@ static const struct scsi_host_template rhv_storvsc_template = {
 	.proc_name = "rhv_storvsc",
 	.cmd_size = sizeof(struct rhv_storvsc_cmd_priv),
 	.queuecommand = rhv_storvsc_queuecommand,
+	.commit_rqs = rhv_storvsc_commit_rqs,
 	.eh_host_reset_handler = rhv_storvsc_eh_host_reset,
 	.sdev_configure = rhv_storvsc_sdev_configure,
 	.map_queues = rhv_storvsc_map_queues,
@@ -326,7 +333,11 @@ void rhv_storvsc_cmd_info(struct scsi_cmnd *cmd, struct rhv_storvsc_cmd_info *in
 		info->direction = 3;
 		break;
 	}
-	info->tagged = cmd->device->tagged_supported;
+	info->flags = 0;
+	if (cmd->device->tagged_supported)
+		info->flags |= RHV_STORVSC_CMD_TAGGED;
+	if (cmd->flags & SCMD_LAST)
+		info->flags |= RHV_STORVSC_CMD_LAST;
 	info->hwq = blk_mq_unique_tag_to_hwq(tag);
 	info->unique_tag = tag;
 	info->length = scsi_bufflen(cmd);

@@ -15,6 +15,11 @@ struct device;
 /* Most 4 KiB pages one command's data may touch: 512 KiB plus a partial first page. */
 #define RHV_STORVSC_MAX_PFNS 129
 
+/* The device does tagged queueing. */
+#define RHV_STORVSC_CMD_TAGGED 0x01
+/* The last command of the block layer's batch: the host must be told now (SCMD_LAST). */
+#define RHV_STORVSC_CMD_LAST 0x02
+
 /* What the driver needs to know of a command to build its SRB (scsi.rs: CommandInfo). */
 struct rhv_storvsc_cmd_info {
 	u8 cdb[16];
@@ -23,7 +28,7 @@ struct rhv_storvsc_cmd_info {
 	u8 target;
 	u8 lun;
 	u8 direction;		/* 0 to the device, 1 from the device, 2 none, 3 other */
-	u8 tagged;
+	u8 flags;		/* RHV_STORVSC_CMD_* */
 	u16 hwq;
 	u32 unique_tag;
 	u32 length;
@@ -62,5 +67,6 @@ bool rhv_storvsc_ratelimit(void);
 /* Defined in Rust (storvsc/scsi.rs). */
 int rhv_storvsc_rust_queuecommand(const void *ctx, struct scsi_cmnd *cmd);
 int rhv_storvsc_rust_host_reset(const void *ctx);
+void rhv_storvsc_rust_commit(const void *ctx, u16 hwq);
 
 #endif

@@ -67,8 +67,9 @@ impl Packet<'_> {
     }
 }
 
-/// A driver's receiver of a channel's packets. Runs in softirq context on the channel's
-/// target CPU, never concurrently with itself: it must not sleep.
+/// A driver's receiver of a channel's packets. Runs with bottom halves disabled, normally on
+/// the channel's target CPU (in softirq context, or in a sender's context for
+/// [`OpenChannel::send_polled`]), never concurrently with itself: it must not sleep.
 pub trait PacketHandler: Send + Sync {
     /// Called for each packet, in ring order.
     fn on_packet(&self, channel: &Channel, packet: &Packet<'_>);
@@ -324,8 +325,12 @@ impl Channel {
     /// Reads and handles packets until the ring is empty or the round budget is spent;
     /// returns whether packets remain.
     fn drain(&self) -> bool {
-        let mut rx = self.inbound.lock();
-        let Receiver { ring, buf } = &mut *rx;
+        self.drain_locked(&mut self.inbound.lock())
+    }
+
+    /// [`Channel::drain`] with the receiver's lock held.
+    fn drain_locked(&self, rx: &mut Receiver) -> bool {
+        let Receiver { ring, buf } = rx;
         for _ in 0..DRAIN_ROUNDS {
             loop {
                 if self.usable().is_err() {
@@ -417,6 +422,9 @@ impl RingLayout {
         InRing::new(*self).set_interrupt_mask(pages, masked)
     }
 }
+
+#[path = "channel_send_polled.rs"]
+mod send_polled;
 
 /// A channel a driver has opened; closed when dropped.
 pub struct OpenChannel {

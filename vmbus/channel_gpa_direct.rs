@@ -69,6 +69,23 @@ impl Channel {
         payload: &[u8],
         trans_id: u64,
     ) -> Result {
+        if self.send_gpa_direct_pages_batched(offset, len, pfns, payload, trans_id)? {
+            self.signal();
+        }
+        Ok(())
+    }
+
+    /// Like [`Channel::send_gpa_direct_pages`] but leaves the interrupt to the caller, as
+    /// [`Channel::send_batched`] does: returns whether the host must be signalled.
+    #[inline(never)]
+    pub fn send_gpa_direct_pages_batched(
+        &self,
+        offset: u32,
+        len: u32,
+        pfns: &[u64],
+        payload: &[u8],
+        trans_id: u64,
+    ) -> Result<bool> {
         let range = GpaRange {
             byte_count: len,
             byte_offset: offset,
@@ -92,7 +109,7 @@ impl Channel {
             reserved: 0,
             range_cnt: 1,
         };
-        self.write(&[
+        self.write_unsignalled(&[
             header.as_bytes(),
             range.as_bytes(),
             pfns.as_bytes(),

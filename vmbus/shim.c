@@ -8,7 +8,10 @@
  */
 #include <linux/cpuhotplug.h>
 #include <linux/device.h>
+#include <linux/bottom_half.h>
 #include <linux/gfp.h>
+#include <linux/hardirq.h>
+#include <linux/irqflags.h>
 #include <linux/io.h>
 #include <linux/mod_devicetable.h>
 #include <linux/ratelimit.h>
@@ -208,6 +211,25 @@ static DEFINE_RATELIMIT_STATE(rhv_host_complaints, 5 * HZ, 10);
 bool rhv_ratelimit(void)
 {
 	return __ratelimit(&rhv_host_complaints);
+}
+
+/* ---- running a channel's bottom half from the sender's context ---- */
+
+/* Whether local_bh_disable()/local_bh_enable() may be used here. */
+bool rhv_bh_usable(void)
+{
+	return !in_hardirq() && !in_nmi() && !irqs_disabled();
+}
+
+void rhv_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+/* Runs the softirqs raised meanwhile, here, unless called inside one. */
+void rhv_bh_enable(void)
+{
+	local_bh_enable();
 }
 
 /* ---- the vmbus bus ---- */

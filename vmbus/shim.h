@@ -29,6 +29,9 @@ void rhv_cpuhp_remove(int state);
 int rhv_reboot_notifier_register(void *ctx);
 void rhv_reboot_notifier_unregister(void);
 bool rhv_ratelimit(void);
+bool rhv_bh_usable(void);
+void rhv_bh_disable(void);
+void rhv_bh_enable(void);
 
 struct rhv_vmbus_device;
 struct hv_vmbus_device_id;

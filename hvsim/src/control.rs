@@ -7,7 +7,7 @@
 //!
 //! | request | result |
 //! | --- | --- |
-//! | `{"cmd":"channels"}` | every VMBus channel: device, relid, class/instance GUIDs, state |
+//! | `{"cmd":"channels"}` | every VMBus channel: device, relid, class/instance GUIDs, state, and while it is open its `traffic` (signals and packets each way) |
 //! | `{"cmd":"version"}` | the negotiated VMBus version `"major.minor"`, or null |
 //! | `{"cmd":"stats"}` | timings: ms from QEMU start to ALLOFFERS_DELIVERED; `platform`: hypercalls, host → guest events and interrupts so far |
 //! | `{"cmd":"rescind","target":T}` | rescinds a device (T: instance GUID or relid) |

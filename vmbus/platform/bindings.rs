@@ -85,6 +85,9 @@ unsafe extern "C" {
     pub(crate) fn rhv_reboot_notifier_register(ctx: *mut c_void) -> c_int;
     pub(crate) fn rhv_reboot_notifier_unregister();
     pub(crate) fn rhv_ratelimit() -> bool;
+    pub(crate) fn rhv_bh_usable() -> bool;
+    pub(crate) fn rhv_bh_disable();
+    pub(crate) fn rhv_bh_enable();
 
     // vmbus/shim.c: the vmbus bus.
     pub(crate) fn rhv_bus_register() -> c_int;

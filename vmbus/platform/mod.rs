@@ -21,6 +21,29 @@ pub(crate) fn cpu_online(cpu: kernel::cpu::CpuId) -> bool {
     unsafe { bindings::rhv_cpu_is_online(cpu.as_u32()) }
 }
 
+/// Whether bottom halves can be disabled and enabled here (not in a hard interrupt, nor with
+/// interrupts disabled).
+pub(crate) fn bh_usable() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { bindings::rhv_bh_usable() }
+}
+
+/// Runs `f` with bottom halves disabled on this CPU, then runs the softirqs raised meanwhile
+/// (work queued on the BH workqueue included) before returning, unless the caller is inside
+/// one. `None`, without running `f`, where bottom halves cannot be toggled ([`bh_usable`]).
+pub(crate) fn with_bh_disabled<R>(f: impl FnOnce() -> R) -> Option<R> {
+    if !bh_usable() {
+        return None;
+    }
+    // SAFETY: not in hard interrupt context and interrupts on (checked just above); paired
+    // with the enable below.
+    unsafe { bindings::rhv_bh_disable() };
+    let r = f();
+    // SAFETY: pairs with the disable above, in the same context.
+    unsafe { bindings::rhv_bh_enable() };
+    Some(r)
+}
+
 /// NUMA node of `cpu`.
 pub(crate) fn cpu_node(cpu: u32) -> i32 {
     // SAFETY: `cpu_to_node` accepts any possible CPU number; callers pass CPU 0 or an online

@@ -48,6 +48,22 @@ pub(crate) struct OpenChannelState {
     pub outgoing: OutgoingRing,
     /// Set when a ring turned out corrupt.
     pub failed: Option<HostRingError>,
+    /// Traffic since the open.
+    pub counters: ChannelCounters,
+}
+
+/// Traffic of an open channel, for the control interface: what each side cost the other
+/// (every guest signal is a hypercall, every host signal may be an interrupt).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ChannelCounters {
+    /// HvSignalEvent hypercalls of the guest naming this channel.
+    pub signals_from_guest: u64,
+    /// Packets read from the guest → host ring.
+    pub packets_from_guest: u64,
+    /// Event-flag signals the host sent the guest for this channel.
+    pub signals_to_guest: u64,
+    /// Packets written into the host → guest ring.
+    pub packets_to_guest: u64,
 }
 
 /// One channel of a device.
@@ -210,6 +226,7 @@ impl VmbusServer {
             incoming,
             outgoing,
             failed: None,
+            counters: ChannelCounters::default(),
         });
         tracing::info!(
             device = slot.offer.name,

@@ -199,8 +199,12 @@ impl ChannelHandle<'_> {
             extra,
             payload,
         );
+        if result.is_ok() {
+            self.open.counters.packets_to_guest += 1;
+        }
         match result {
             Ok(true) => {
+                self.open.counters.signals_to_guest += 1;
                 signal_guest(self.host, self.name, self.target_vp, self.relid);
                 Ok(())
             }

@@ -35,6 +35,9 @@ impl VmbusServer {
         };
         match self.find_relid(relid) {
             Some((d, c)) => {
+                if let Some(open) = self.devices[d].channels[c].open.as_mut() {
+                    open.counters.signals_from_guest += 1;
+                }
                 self.service_channel(host, d, c);
                 HvStatus::Success
             }
@@ -155,8 +158,10 @@ impl VmbusServer {
             }
             open.incoming.set_interrupt_mask(mem, true)?;
         }
+        open.counters.packets_from_guest += packets.len() as u64;
         let signal = open.incoming.commit(mem)?;
         if signal {
+            open.counters.signals_to_guest += 1;
             signal_guest(host, &slot.offer.name, ch.target_vp, ch.relid);
         }
         Ok(Some(packets))

@@ -34,7 +34,7 @@ use rhv_proto::vmbus::{self as proto, MessageType};
 use crate::hv::{GuestToHost, HostToGuest, HvStatus};
 
 pub use crate::ic::{IcConfig, IcKind, IntegrationComponent};
-pub use channel::ChannelState;
+pub use channel::{ChannelCounters, ChannelState};
 pub use connection::{ConnectionInfo, SUPPORTED_VERSIONS};
 pub use device::{
     ChannelHandle, ControlError, DeviceContext, IncomingPacket, OpenRefused, OpenRequest,
@@ -113,6 +113,9 @@ pub struct ChannelInfo {
     pub connection_id: u32,
     /// VP the host interrupts for it.
     pub target_vp: u32,
+    /// Its traffic since it was opened (absent while it is not open).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<ChannelCounters>,
 }
 
 /// A device and its channels (index 0 is the primary channel).
@@ -221,6 +224,7 @@ impl VmbusServer {
                     state: ch.state(),
                     connection_id: offers::channel_connection_id(ch.relid),
                     target_vp: ch.target_vp,
+                    traffic: ch.open.as_ref().map(|o| o.counters),
                 });
             }
         }

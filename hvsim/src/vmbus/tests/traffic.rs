@@ -58,6 +58,50 @@ fn request_and_completion_round_trip() {
 }
 
 #[test]
+fn traffic_counters_count_signals_and_packets() {
+    let (mut g, _log, ch) = open_test_channel(2);
+    let traffic = |g: &Guest| {
+        g.server
+            .channels()
+            .into_iter()
+            .find(|c| c.relid == ch.relid)
+            .and_then(|c| c.traffic)
+            .unwrap()
+    };
+    assert_eq!(traffic(&g), ChannelCounters::default());
+    ch.outbound.guest_write(&g.host.mem, 1, b"one").unwrap();
+    ch.outbound.guest_write(&g.host.mem, 2, b"two").unwrap();
+    assert_eq!(g.signal(ch.connection_id), HvStatus::Success);
+    // Two completions, only the first of which found the guest's ring empty.
+    let t = traffic(&g);
+    assert_eq!(
+        (t.signals_from_guest, t.packets_from_guest),
+        (1, 2),
+        "{t:?}"
+    );
+    assert_eq!((t.packets_to_guest, t.signals_to_guest), (2, 1), "{t:?}");
+    while ch.inbound.guest_read(&g.host.mem).is_some() {}
+    // A guest that masked its ring's interrupt (it polls) is not signalled.
+    g.host
+        .mem
+        .write_u32(ch.inbound.control(wire::INTERRUPT_MASK_OFFSET), 1)
+        .unwrap();
+    ch.outbound.guest_write(&g.host.mem, 3, b"three").unwrap();
+    assert_eq!(g.signal(ch.connection_id), HvStatus::Success);
+    let t = traffic(&g);
+    assert_eq!((t.signals_from_guest, t.packets_from_guest), (2, 3));
+    assert_eq!((t.packets_to_guest, t.signals_to_guest), (3, 1));
+    // Not open: no traffic to show.
+    g.close(ch.relid);
+    let closed = g
+        .server
+        .channels()
+        .into_iter()
+        .find(|c| c.relid == ch.relid);
+    assert_eq!(closed.map(|c| c.traffic), Some(None));
+}
+
+#[test]
 fn signals_on_unknown_or_idle_connections() {
     let (mut g, log, ch) = open_test_channel(2);
     assert_eq!(g.signal(0x2000 | 99), HvStatus::InvalidConnectionId);

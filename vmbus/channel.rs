@@ -167,6 +167,16 @@ struct Receiver {
     buf: KVec<u8>,
 }
 
+/// What reading the next packet of the host → guest ring found.
+enum Next {
+    /// A packet, handed to the handler.
+    Handled,
+    /// Nothing.
+    Empty,
+    /// The channel is closed or failed (now or before).
+    Failed,
+}
+
 /// An open channel, as the packet handler sees it: it can send.
 #[pin_data]
 pub struct Channel {
@@ -328,47 +338,63 @@ impl Channel {
         self.drain_locked(&mut self.inbound.lock())
     }
 
+    /// Reads the next packet of the host → guest ring and hands it to the handler; a packet
+    /// the host got wrong fails the channel.
+    fn handle_next(&self, rx: &mut Receiver) -> Next {
+        if self.usable().is_err() {
+            return Next::Failed;
+        }
+        let Receiver { ring, buf } = rx;
+        let p = match ring.read(&self.pages, buf) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Next::Empty,
+            Err(fault) => {
+                self.fail("bad packet in the host → guest ring", fault);
+                return Next::Failed;
+            }
+        };
+        let packet = Packet {
+            packet_type: p.descriptor.packet_type,
+            flags: p.descriptor.flags,
+            trans_id: p.descriptor.trans_id,
+            header: &buf[DESCRIPTOR_SIZE as usize..p.data_offset as usize],
+            payload: &buf[p.data_offset as usize..p.len as usize],
+        };
+        self.handler.on_packet(self, &packet);
+        Next::Handled
+    }
+
+    /// Tells the handler the run of packets is over, then the host what was read (with an
+    /// interrupt if it waits for room); `false` if the ring failed the channel.
+    fn finish_reading(&self, rx: &mut Receiver) -> bool {
+        self.handler.on_drained(self);
+        match rx.ring.commit(&self.pages) {
+            Ok(true) => {
+                self.signal();
+                true
+            }
+            Ok(false) => true,
+            Err(fault) => {
+                self.fail("bad host → guest ring", fault);
+                false
+            }
+        }
+    }
+
     /// [`Channel::drain`] with the receiver's lock held.
     fn drain_locked(&self, rx: &mut Receiver) -> bool {
-        let Receiver { ring, buf } = rx;
         for _ in 0..DRAIN_ROUNDS {
             loop {
-                if self.usable().is_err() {
-                    return false;
-                }
-                let p = match ring.read(&self.pages, buf) {
-                    Ok(Some(p)) => p,
-                    Ok(None) => break,
-                    Err(fault) => {
-                        self.fail("bad packet in the host → guest ring", fault);
-                        return false;
-                    }
-                };
-                let packet = Packet {
-                    packet_type: p.descriptor.packet_type,
-                    flags: p.descriptor.flags,
-                    trans_id: p.descriptor.trans_id,
-                    header: &buf[DESCRIPTOR_SIZE as usize..p.data_offset as usize],
-                    payload: &buf[p.data_offset as usize..p.len as usize],
-                };
-                self.handler.on_packet(self, &packet);
-            }
-            self.handler.on_drained(self);
-            match ring.commit(&self.pages) {
-                Ok(true) => {
-                    let offer = self.info.offer();
-                    self.conn.signal_channel(
-                        offer.relid,
-                        offer.connection_id,
-                        offer.dedicated_interrupt,
-                    );
-                }
-                Ok(false) => {}
-                Err(fault) => {
-                    self.fail("bad host → guest ring", fault);
-                    return false;
+                match self.handle_next(rx) {
+                    Next::Handled => {}
+                    Next::Empty => break,
+                    Next::Failed => return false,
                 }
             }
+            if !self.finish_reading(rx) {
+                return false;
+            }
+            let ring = &mut rx.ring;
             if ring.set_interrupt_mask(&self.pages, false).is_err() {
                 return false;
             }

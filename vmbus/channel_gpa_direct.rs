@@ -12,6 +12,43 @@ use crate::proto::vmbus::GpaRange;
 use kernel::prelude::*;
 use zerocopy::IntoBytes;
 
+/// Checks one range against its page list: `len` bytes from `offset` into the first of
+/// `pfns`, every page named, the offset inside the first page.
+fn checked_range(offset: u32, len: u32, pfns: &[u64]) -> Result<GpaRange> {
+    let range = GpaRange {
+        byte_count: len,
+        byte_offset: offset,
+    };
+    let pages = range.page_count().ok_or(EINVAL)? as usize;
+    if pages == 0 || pages != pfns.len() || offset as usize >= HV_PAGE_SIZE {
+        return Err(EINVAL);
+    }
+    Ok(range)
+}
+
+/// The header of a GPA-direct packet of `range_cnt` ranges taking `range_bytes` bytes,
+/// carrying `payload_len` bytes, asking for a completion.
+fn gpa_direct_header(
+    range_cnt: usize,
+    range_bytes: usize,
+    payload_len: usize,
+    trans_id: u64,
+) -> Result<GpaDirectHeader> {
+    let header_len = core::mem::size_of::<GpaDirectHeader>() + range_bytes;
+    let len = header_len + payload_len;
+    Ok(GpaDirectHeader {
+        descriptor: PacketDescriptor {
+            packet_type: PacketType::DataUsingGpaDirect as u16,
+            offset8: u16::try_from(header_len / 8).map_err(|_| EMSGSIZE)?,
+            len8: u16::try_from(len.div_ceil(8)).map_err(|_| EMSGSIZE)?,
+            flags: PACKET_FLAG_COMPLETION_REQUESTED,
+            trans_id,
+        },
+        reserved: 0,
+        range_cnt: u32::try_from(range_cnt).map_err(|_| EINVAL)?,
+    })
+}
+
 impl Channel {
     /// Sends `payload` with the guest pages `ranges` described for the host to access
     /// directly (a GPA-direct packet); always asks for a completion, as the host must say
@@ -26,14 +63,8 @@ impl Channel {
         let mut table = [0u64; MAX_GPA_DIRECT_PAGES + 8];
         let mut words = 0;
         for r in ranges {
-            let range = GpaRange {
-                byte_count: r.len,
-                byte_offset: r.offset,
-            };
-            let pages = range.page_count().ok_or(EINVAL)? as usize;
-            if pages == 0 || pages != r.pfns.len() || r.offset as usize >= HV_PAGE_SIZE {
-                return Err(EINVAL);
-            }
+            checked_range(r.offset, r.len, r.pfns)?;
+            let pages = r.pfns.len();
             let dst = table.get_mut(words..words + 1 + pages).ok_or(EMSGSIZE)?;
             dst[0] = u64::from(r.offset) << 32 | u64::from(r.len);
             for (d, s) in dst[1..].iter_mut().zip(r.pfns) {
@@ -41,19 +72,7 @@ impl Channel {
             }
             words += 1 + pages;
         }
-        let header_len = core::mem::size_of::<GpaDirectHeader>() + 8 * words;
-        let len = header_len + payload.len();
-        let header = GpaDirectHeader {
-            descriptor: PacketDescriptor {
-                packet_type: PacketType::DataUsingGpaDirect as u16,
-                offset8: u16::try_from(header_len / 8).map_err(|_| EMSGSIZE)?,
-                len8: u16::try_from(len.div_ceil(8)).map_err(|_| EMSGSIZE)?,
-                flags: PACKET_FLAG_COMPLETION_REQUESTED,
-                trans_id,
-            },
-            reserved: 0,
-            range_cnt: u32::try_from(ranges.len()).map_err(|_| EINVAL)?,
-        };
+        let header = gpa_direct_header(ranges.len(), 8 * words, payload.len(), trans_id)?;
         self.write(&[header.as_bytes(), table[..words].as_bytes(), payload])
     }
 
@@ -86,29 +105,9 @@ impl Channel {
         payload: &[u8],
         trans_id: u64,
     ) -> Result<bool> {
-        let range = GpaRange {
-            byte_count: len,
-            byte_offset: offset,
-        };
-        let pages = range.page_count().ok_or(EINVAL)? as usize;
-        if pages == 0 || pages != pfns.len() || offset as usize >= HV_PAGE_SIZE {
-            return Err(EINVAL);
-        }
-        let header_len = core::mem::size_of::<GpaDirectHeader>()
-            + core::mem::size_of::<GpaRange>()
-            + core::mem::size_of_val(pfns);
-        let total = header_len + payload.len();
-        let header = GpaDirectHeader {
-            descriptor: PacketDescriptor {
-                packet_type: PacketType::DataUsingGpaDirect as u16,
-                offset8: u16::try_from(header_len / 8).map_err(|_| EMSGSIZE)?,
-                len8: u16::try_from(total.div_ceil(8)).map_err(|_| EMSGSIZE)?,
-                flags: PACKET_FLAG_COMPLETION_REQUESTED,
-                trans_id,
-            },
-            reserved: 0,
-            range_cnt: 1,
-        };
+        let range = checked_range(offset, len, pfns)?;
+        let range_bytes = core::mem::size_of::<GpaRange>() + core::mem::size_of_val(pfns);
+        let header = gpa_direct_header(1, range_bytes, payload.len(), trans_id)?;
         self.write_unsignalled(&[
             header.as_bytes(),
             range.as_bytes(),

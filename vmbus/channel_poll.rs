@@ -13,8 +13,7 @@
 //! [`PacketHandler::on_packet`](super::PacketHandler::on_packet) as in the work-item mode,
 //! checked the same way.
 
-use super::{Channel, Packet, Receiver};
-use crate::proto::ring::DESCRIPTOR_SIZE;
+use super::{Channel, Next};
 
 impl Channel {
     /// Handles up to `budget` packets of the host → guest ring (and a send-space report the
@@ -25,36 +24,15 @@ impl Channel {
         // The host signals the relid both for new packets and for room it made.
         self.check_send_space();
         let mut rx = self.inbound.lock();
-        let Receiver { ring, buf } = &mut *rx;
         let mut done = 0;
         while done < budget {
-            if self.usable().is_err() {
-                return done;
+            match self.handle_next(&mut rx) {
+                Next::Handled => done += 1,
+                Next::Empty => break,
+                Next::Failed => return done,
             }
-            let p = match ring.read(&self.pages, buf) {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(fault) => {
-                    self.fail("bad packet in the host → guest ring", fault);
-                    return done;
-                }
-            };
-            let packet = Packet {
-                packet_type: p.descriptor.packet_type,
-                flags: p.descriptor.flags,
-                trans_id: p.descriptor.trans_id,
-                header: &buf[DESCRIPTOR_SIZE as usize..p.data_offset as usize],
-                payload: &buf[p.data_offset as usize..p.len as usize],
-            };
-            self.handler.on_packet(self, &packet);
-            done += 1;
         }
-        self.handler.on_drained(self);
-        match ring.commit(&self.pages) {
-            Ok(true) => self.signal(),
-            Ok(false) => {}
-            Err(fault) => self.fail("bad host → guest ring", fault),
-        }
+        self.finish_reading(&mut rx);
         done
     }
 

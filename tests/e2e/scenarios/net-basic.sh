@@ -13,21 +13,7 @@ guest() {
 	sed 's/^/PING: /' /tmp/ping.txt
 	[ $rc = 0 ] || { echo "guest: no answer to ping"; exit 1; }
 	echo "RHV-NET: ping ok"
-	for dir in UP DOWN; do
-		flag=
-		[ $dir = DOWN ] && flag=-R
-		# iperf3's server turns a new test away while it is still closing the previous one
-		# (the client sees "busy" or, racing the close, "reset by peer"): try again then.
-		for attempt in 1 2 3; do
-			timeout 90 iperf3 -c 10.231.0.1 -t 5 -f m $flag >/tmp/iperf.txt 2>&1
-			rc=$?
-			[ $rc != 0 ] && grep -qE 'server is busy|reset by peer' /tmp/iperf.txt || break
-			sed "s/^/IPERF-$dir-RETRY$attempt: /" /tmp/iperf.txt
-			sleep 1
-		done
-		sed "s/^/IPERF-$dir: /" /tmp/iperf.txt
-		[ $rc = 0 ] || { echo "guest: iperf3 $dir failed ($rc)"; exit 1; }
-	done
+	iperf_host UP 5 && iperf_host DOWN 5 || exit 1
 	ethtool -i eth0 | sed 's/^/ETHTOOL-I: /'
 	ethtool eth0 | sed -n 's/^[[:space:]]*Link detected: /ETHTOOL-LINK: /p'
 	echo "RHV-NET: operstate $(cat /sys/class/net/eth0/operstate)"

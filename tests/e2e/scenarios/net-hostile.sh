@@ -19,14 +19,7 @@ guest() {
 	echo "RHV-STEP: ready"
 	# The host arms the misbehaviour, then connects: the go signal.
 	timeout 120 nc -l -p 7000 >/dev/null || { echo "guest: the host never connected"; exit 1; }
-	for dir in UP DOWN; do
-		flag=
-		[ $dir = DOWN ] && flag=-R
-		timeout 90 iperf3 -c 10.231.0.1 -t 4 -f m $flag >/tmp/iperf.txt 2>&1
-		rc=$?
-		sed "s/^/IPERF-$dir: /" /tmp/iperf.txt
-		[ $rc = 0 ] || { echo "guest: iperf3 $dir failed ($rc)"; exit 1; }
-	done
+	iperf_host UP 4 && iperf_host DOWN 4 || exit 1
 	ping -c 3 -w 30 10.231.0.1 >/dev/null 2>&1 || { echo "guest: no answer to ping afterwards"; exit 1; }
 	ethtool -S eth0 | grep -v " 0$" | sed "s/^/ETHTOOL-STAT: /"
 	echo "RHV-STEP: traffic done"

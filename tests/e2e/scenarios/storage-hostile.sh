@@ -21,18 +21,8 @@ guest() {
 	echo "RHV-STEP: ready"
 	# The host arms the misbehaviour, then hot-adds LUN 1: its arrival is the go signal.
 	wait_scsi_disk 1 90 >/dev/null || exit 1
-	seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n')
-	case $seed in '' | *[!0-9]*) echo "guest: no seed from /dev/urandom: '$seed'"; exit 1 ;; esac
-	echo "RHV-STEP: writing (seed $seed)"
-	verify-disk write "/dev/$d" "$seed" || { echo "guest: writing the pattern failed"; exit 1; }
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-	echo "RHV-STEP: reading"
-	verify-disk verify "/dev/$d" "$seed" >/tmp/verify.out 2>&1
-	status=$?
-	cat /tmp/verify.out
-	grep -q '^RHV-VERIFY: sectors=524288 bytes=268435456 mismatched=0$' /tmp/verify.out &&
-		[ $status = 0 ] || { echo "guest: the disk did not read back what was written"; exit 1; }
+	[ "$(disk_bytes "$d")" = 268435456 ] || { echo "guest: $d is not 256 MiB"; exit 1; }
+	write_and_verify "$d" || exit 1
 	echo "RHV-STEP: verified"
 	if dmesg | grep -E 'BUG|Oops|general protection|Kernel panic|WARNING'; then
 		echo "guest: the kernel crashed or warned"

@@ -15,20 +15,9 @@ guest() {
 	[ "$(disk_bytes "$d")" = 1073741824 ] || { echo "guest: $d is not 1 GiB"; exit 1; }
 	# Every 512-byte sector names this run's seed and its own LBA (verify-disk.c), so data
 	# that lands in the wrong place, comes back from the wrong place, or is stale shows as a
-	# mismatch.
-	seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n')
-	case $seed in '' | *[!0-9]*) echo "guest: no seed from /dev/urandom: '$seed'"; exit 1 ;; esac
-	echo "RHV-STEP: writing (seed $seed)"
-	verify-disk write "/dev/$d" "$seed" || { echo "guest: writing the pattern failed"; exit 1; }
-	# verify-disk reads with O_DIRECT; the cache drop makes sure nothing else could answer.
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-	echo "RHV-STEP: reading"
-	verify-disk verify "/dev/$d" "$seed" >/tmp/verify.out 2>&1
-	status=$?
-	cat /tmp/verify.out
-	grep -q '^RHV-VERIFY: sectors=2097152 bytes=1073741824 mismatched=0$' /tmp/verify.out &&
-		[ $status = 0 ] || { echo "guest: the disk did not read back what was written"; exit 1; }
+	# mismatch. verify-disk reads with O_DIRECT; the cache drop makes sure nothing else could
+	# answer.
+	write_and_verify "$d" || exit 1
 	echo "RHV-STEP: verified"
 	sleep 5
 }

@@ -51,3 +51,23 @@ storage_up() {
 	d=$(wait_scsi_disk 0 60) || return 1
 	disk_line 0 "$d"
 }
+
+# write_and_verify DEV: stamps every 512-byte sector of /dev/DEV with a fresh seed and its LBA
+# (verify-disk, O_DIRECT), drops the caches and reads it all back; prints the checker's
+# RHV-VERIFY lines and fails unless the whole disk came back with no mismatch.
+write_and_verify() {
+	local seed bytes status
+	bytes=$(disk_bytes "$1")
+	seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n')
+	case $seed in '' | *[!0-9]*) echo "guest: no seed from /dev/urandom: '$seed'"; return 1 ;; esac
+	echo "RHV-STEP: writing (seed $seed)"
+	verify-disk write "/dev/$1" "$seed" || { echo "guest: writing the pattern failed"; return 1; }
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	echo "RHV-STEP: reading"
+	verify-disk verify "/dev/$1" "$seed" >/tmp/verify.out 2>&1
+	status=$?
+	cat /tmp/verify.out
+	grep -q "^RHV-VERIFY: sectors=$((bytes / 512)) bytes=$bytes mismatched=0\$" /tmp/verify.out &&
+		[ $status = 0 ] || { echo "guest: the disk did not read back what was written"; return 1; }
+}

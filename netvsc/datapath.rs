@@ -371,10 +371,7 @@ impl QueueHandler {
             dp.ndev.rx_dropped();
             return;
         }
-        let hash = p.ppi_u32(rndis::PPI_HASH_VALUE).unwrap_or(0);
-        let csum_ok = p
-            .ppi_u32(rndis::PPI_TCPIP_CHECKSUM)
-            .is_some_and(|c| c & (ndis::CSUM_RX_TCP_SUCCEEDED | ndis::CSUM_RX_UDP_SUCCEEDED) != 0);
+        let (hash, csum_ok) = frame_hints(&p);
         if dp.ndev.receive(self.queue, p.data, hash, csum_ok).is_err() {
             bump(&dp.counters.rx_bad_frames);
         }
@@ -386,10 +383,7 @@ impl QueueHandler {
             data: &[],
             per_packet_info: frame.ppi,
         };
-        let hash = view.ppi_u32(rndis::PPI_HASH_VALUE).unwrap_or(0);
-        let csum_ok = view
-            .ppi_u32(rndis::PPI_TCPIP_CHECKSUM)
-            .is_some_and(|c| c & (ndis::CSUM_RX_TCP_SUCCEEDED | ndis::CSUM_RX_UDP_SUCCEEDED) != 0);
+        let (hash, csum_ok) = frame_hints(&view);
         let at = range_offset + frame.data_offset;
         if dp
             .ndev
@@ -412,6 +406,16 @@ impl QueueHandler {
             _ => {}
         }
     }
+}
+
+/// What the host says of a received frame in its per-packet info: the RSS hash (0: none) and
+/// whether it verified the TCP or UDP checksum.
+fn frame_hints(p: &rndis::PacketView<'_>) -> (u32, bool) {
+    let hash = p.ppi_u32(rndis::PPI_HASH_VALUE).unwrap_or(0);
+    let csum_ok = p
+        .ppi_u32(rndis::PPI_TCPIP_CHECKSUM)
+        .is_some_and(|c| c & (ndis::CSUM_RX_TCP_SUCCEEDED | ndis::CSUM_RX_UDP_SUCCEEDED) != 0);
+    (hash, csum_ok)
 }
 
 impl QueueHandler {

@@ -15,7 +15,7 @@ use rhv_proto::rndis::{self, MessageHeader, PerPacketInfo, PPI_HASH_VALUE, PPI_T
 use zerocopy::IntoBytes;
 
 use super::channel::{ChannelSet, Queued, VspChannel};
-use super::misbehave::{bad_rndis_message, BadPacket};
+use super::misbehave::{BadPacket, BAD_RNDIS_MESSAGE};
 use super::offload_frames::{self, TxKind, TxRequest};
 use super::protocol::PacketError;
 use super::rx::{RxError, MAX_RANGES_PER_PACKET};
@@ -253,9 +253,8 @@ impl Netvsp {
             let mut batch: Vec<&[u8]> =
                 q.rndis.iter().take(n).map(|m| m.bytes.as_slice()).collect();
             let bad = self.misbehaviour.due_if(BadPacket::with_receive);
-            let bad_message = bad_rndis_message();
             if bad == Some(BadPacket::BadRndis) {
-                batch.push(&bad_message);
+                batch.push(&BAD_RNDIS_MESSAGE);
             }
             let result = recv.deliver(ch, &batch, bad == Some(BadPacket::BadRange));
             if matches!(result, Err(RxError::Send(SendError::Full))) {

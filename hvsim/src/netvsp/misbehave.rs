@@ -57,12 +57,18 @@ const BAD_RNDIS_LEN: u32 = 0x1000_0000;
 
 /// The message `bad-rndis` adds: an RNDIS data message header claiming [`BAD_RNDIS_LEN`]
 /// bytes, then zeros up to the fixed part of a data message.
-pub(super) fn bad_rndis_message() -> Vec<u8> {
-    let mut m = vec![0u8; 44];
-    m[..4].copy_from_slice(&(rndis::MessageType::Packet as u32).to_le_bytes());
-    m[4..8].copy_from_slice(&BAD_RNDIS_LEN.to_le_bytes());
+pub(super) const BAD_RNDIS_MESSAGE: [u8; 44] = {
+    let mut m = [0u8; 44];
+    let kind = (rndis::MessageType::Packet as u32).to_le_bytes();
+    let len = BAD_RNDIS_LEN.to_le_bytes();
+    let mut i = 0;
+    while i < 4 {
+        m[i] = kind[i];
+        m[4 + i] = len[i];
+        i += 1;
+    }
     m
-}
+};
 
 impl Netvsp {
     /// Queues the completion `payload` of the guest's data send `trans_id` on channel
@@ -94,7 +100,7 @@ mod tests {
 
     #[test]
     fn the_bad_rndis_message_claims_more_than_it_has() {
-        let m = bad_rndis_message();
+        let m = BAD_RNDIS_MESSAGE;
         assert!(rndis::Message::split(&m).is_err());
         assert_eq!(u32::from_le_bytes([m[4], m[5], m[6], m[7]]), BAD_RNDIS_LEN);
     }

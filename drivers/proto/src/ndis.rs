@@ -414,6 +414,14 @@ pub const HASH_TCP_IPV6: u32 = 0x0000_1000;
 pub const RSS_MAX_INDIRECTION_ENTRIES: usize = 256;
 /// Largest hash key (bytes).
 pub const RSS_MAX_KEY_SIZE: usize = 40;
+/// The Toeplitz key of the NDIS RSS verification suite, which Linux's netvsc also uses by
+/// default: the key our guest driver hands the host, and the one the suite's hash vectors are
+/// computed with.
+pub const RSS_VERIFICATION_KEY: [u8; RSS_MAX_KEY_SIZE] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
+    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
+    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+];
 
 /// A validated RSS parameter set: the structure and its two arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,6 +10,8 @@
 #   make bench-boot   benchmark: time from QEMU start to ALLOFFERS_DELIVERED, C vs ours
 #   make bench [DRIVERS="c rust"]   benchmarks: fio (bench-storage) and iperf3 (bench-net) in
 #                  the guest, per driver set, with ours/C ratios (TSV; build/bench/)
+#   make bench-storage-counters / bench-net-counters   the same jobs, counted per I/O / per MiB:
+#                  hypercalls, interrupts, packets (and guest CPU for the network)
 #   make setup     only the set-up (host packages, kernel, bindgen, patched QEMU)
 #   make clean     remove build products (the cache under ~/.cache/rhv stays)
 #
@@ -26,7 +28,7 @@ endif
 
 MODULES := rhv_vmbus rhv_utils
 
-.PHONY: all setup setup-modules modules clean check run kunit e2e bench-boot bench bench-storage bench-net
+.PHONY: all setup setup-modules modules clean check run kunit e2e bench-boot bench bench-storage bench-net bench-storage-counters bench-net-counters
 
 all: modules
 
@@ -68,7 +70,7 @@ bench: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	bench/run $(BENCH_ARGS) storage net
 
-bench-storage bench-storage-counters bench-net: bench-%: setup
+bench-storage bench-storage-counters bench-net bench-net-counters: bench-%: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	bench/run $(BENCH_ARGS) $*
 

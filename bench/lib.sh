@@ -18,3 +18,14 @@ bench_row() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$E2E_DRIVERS" "$3" "$v" "$5" >>"$E2E_OUT/results.tsv"
 	echo "bench: $2 $3 $v $5"
 }
+
+# fio_disk_scenario: what the fio benchmarks share, called from their header: a 2 GiB RAM
+# disk on hvsim, fio in the guest, and the System V shared memory fio needs but the guest
+# kernel lacks (bench/guest/sysv-shm.c, preloaded as /usr/lib/rhv/libsysvshm.so).
+fio_disk_scenario() {
+	hvsim_args=(--disk ram:size=2G,sector=512)
+	guest_bins=(fio)
+	cc -shared -fPIC -O2 -Wall -o "$E2E_OUT/libsysvshm.so" "$RHV_TOP/bench/guest/sysv-shm.c" || return 1
+	guest_files=("$E2E_OUT/libsysvshm.so=/usr/lib/rhv/libsysvshm.so")
+	timeout=600
+}

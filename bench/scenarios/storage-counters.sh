@@ -9,13 +9,9 @@
 # The guest stops before and after each job ("RHV-STEP: snap N") and sleeps while the host
 # part takes a snapshot of `hvsim ctl channels`; nothing moves on the disk meanwhile.
 description="fio: hypercalls, interrupts and packets per I/O of the storage benchmark's jobs"
-hvsim_args=(--disk ram:size=2G,sector=512)
-guest_bins=(fio)
-cc -shared -fPIC -O2 -Wall -o "$E2E_OUT/libsysvshm.so" "$RHV_TOP/bench/guest/sysv-shm.c" || return 1
-guest_files=("$E2E_OUT/libsysvshm.so=/usr/lib/rhv/libsysvshm.so")
-timeout=600
-. "$RHV_TOP/tests/e2e/storage-lib.sh"
 . "$RHV_TOP/bench/lib.sh"
+fio_disk_scenario || return 1
+. "$RHV_TOP/tests/e2e/storage-lib.sh"
 
 guest() {
 	. /etc/rhv/storage.sh

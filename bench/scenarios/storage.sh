@@ -4,14 +4,9 @@
 # and writes, each for a fixed time after a short ramp. The guest prints each fio JSON report on
 # the console; host_after turns them into rows of $E2E_OUT/results.tsv.
 description="fio: 4K randread/randwrite and 1M sequential read/write at QD32 on a 2 GiB RAM disk"
-hvsim_args=(--disk ram:size=2G,sector=512)
-guest_bins=(fio)
-# fio needs System V shared memory, which the guest kernel lacks: bench/guest/sysv-shm.c.
-cc -shared -fPIC -O2 -Wall -o "$E2E_OUT/libsysvshm.so" "$RHV_TOP/bench/guest/sysv-shm.c" || return 1
-guest_files=("$E2E_OUT/libsysvshm.so=/usr/lib/rhv/libsysvshm.so")
-timeout=600
-. "$RHV_TOP/tests/e2e/storage-lib.sh"
 . "$RHV_TOP/bench/lib.sh"
+fio_disk_scenario || return 1
+. "$RHV_TOP/tests/e2e/storage-lib.sh"
 
 guest() {
 	. /etc/rhv/storage.sh

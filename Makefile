@@ -26,7 +26,7 @@ endif
 
 MODULES := rhv_vmbus rhv_utils
 
-.PHONY: all setup setup-modules modules clean check run kunit e2e bench-boot bench bench-storage bench-net
+.PHONY: all setup setup-modules modules clean check run kunit e2e bench-boot bench bench-storage bench-net bench-net-counters
 
 all: modules
 
@@ -68,7 +68,7 @@ bench: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	bench/run $(BENCH_ARGS) storage net
 
-bench-storage bench-storage-counters bench-net: bench-%: setup
+bench-storage bench-storage-counters bench-net bench-net-counters: bench-%: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	bench/run $(BENCH_ARGS) $*
 

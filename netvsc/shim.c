@@ -108,6 +108,22 @@ void rhv_netvsc_poll_schedule(struct net_device *ndev, u16 q)
 		napi_schedule(&priv_of(ndev)->q[q].napi);
 }
 
+/*
+ * Transmit (softirqs off): the host is about to be signalled on queue `q`'s channel, whose
+ * ring the caller masked; its completions are read by the queue's poll, scheduled here unless
+ * it is already (a scheduled poll unmasks the ring when it ends).
+ */
+void rhv_netvsc_poll_claim(struct net_device *ndev, u16 q)
+{
+	struct napi_struct *napi;
+
+	if (q >= RHV_NETVSC_MAX_QUEUES)
+		return;
+	napi = &priv_of(ndev)->q[q].napi;
+	if (!napi_is_scheduled(napi))
+		napi_schedule(napi);
+}
+
 /* Process context: poll queue `q` now, for packets that arrived before it could be polled. */
 void rhv_netvsc_poll_kick(struct net_device *ndev, u16 q)
 {
@@ -503,13 +519,6 @@ void rhv_netvsc_tx_wake(struct net_device *ndev, u16 q)
 {
 	if (q < ndev->real_num_tx_queues && netif_running(ndev))
 		netif_tx_wake_queue(netdev_get_tx_queue(ndev, q));
-}
-
-bool rhv_netvsc_tx_stopped(struct net_device *ndev, u16 q)
-{
-	if (q >= ndev->num_tx_queues)
-		return false;
-	return netif_tx_queue_stopped(netdev_get_tx_queue(ndev, q));
 }
 
 /* Stops transmission and waits for running ndo_start_xmit calls (RTNL held). */

@@ -7,10 +7,10 @@
 //! carries the per-packet info for it (`offload`) between the data header and the frame.
 
 use super::{trans_data, Queue, Session, DATA_HEADER};
-use crate::sections::Lease;
 use crate::datapath::bump;
 use crate::netdev::{Skb, Xmit};
 use crate::proto::{nvsp, rndis};
+use crate::sections::Lease;
 use core::mem::size_of;
 use kernel::prelude::*;
 use kernel::sync::atomic::ordering;
@@ -84,7 +84,11 @@ impl Session {
 
     /// Takes a section for queue `q` (with the skb the host reads from its own pages, if
     /// any: one lock round for both); with none free, stops the queue and gives the skb back.
-    fn take_section(&self, q: u16, attach: Option<Skb>) -> core::result::Result<Lease, Option<Skb>> {
+    fn take_section(
+        &self,
+        q: u16,
+        attach: Option<Skb>,
+    ) -> core::result::Result<Lease, Option<Skb>> {
         let taken = {
             let mut s = self.dp.sections.lock();
             match s.take(q) {
@@ -171,14 +175,7 @@ impl Session {
     /// Sends a frame too large for a section from its own pages (its fragments as they are,
     /// or linearised when they need more ranges than a packet holds); the RNDIS header goes in
     /// the section, which keeps the skb until the host completes the send.
-    fn send_pages(
-        &self,
-        queue: &Queue,
-        q: u16,
-        mut skb: Skb,
-        header: &[u8],
-        size: usize,
-    ) -> Xmit {
+    fn send_pages(&self, queue: &Queue, q: u16, mut skb: Skb, header: &[u8], size: usize) -> Xmit {
         let mut pfns = [0u64; MAX_GPA_DIRECT_PAGES];
         let mut spans = [[0u32; 3]; MAX_RANGES];
         let count = match skb.page_ranges(&mut pfns, &mut spans) {

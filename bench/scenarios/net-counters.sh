@@ -2,10 +2,10 @@
 # A benchmark, not a test (bench/run net-counters): what each megabyte of the network
 # benchmark's TCP runs costs in deterministic units, so that driver sets can be compared on a
 # loaded machine where throughput is noise. Per MB of frames the guest sent (send) or got
-# (recv), from eth0's byte counters: the guest's interrupts (the HYP line of
-# /proc/interrupts), its CPU time (busy ticks of /proc/stat: TCG runs the guest's instructions,
-# so this is roughly what the driver and the stack spent, but the machine's load leaks in),
-# and from hvsim the guest's signals to the host (HvSignalEvent hypercalls, `ctl stats`
+# (recv), from eth0's byte counters: the frames each way (eth0's counts; a large send is one),
+# the guest's interrupts (the HYP line of /proc/interrupts), its CPU time (busy ticks of
+# /proc/stat: TCG runs the guest's instructions, so this is roughly what the driver and the
+# stack spent, time in hypercalls included, but the machine's load leaks in), and from hvsim the guest's signals to the host (HvSignalEvent hypercalls, `ctl stats`
 # .platform), the host's signals to the guest and the packets each way on the NIC's channels
 # (`ctl channels`).
 #
@@ -29,7 +29,8 @@ guest() {
 	snap() {
 		hyp=$(awk '$1 == "HYP:" { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts)
 		busy=$(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat)
-		echo "RHV-SNAP $n hyp=$hyp busy=$busy tx=$(cat /sys/class/net/eth0/statistics/tx_bytes) rx=$(cat /sys/class/net/eth0/statistics/rx_bytes)"
+		st=/sys/class/net/eth0/statistics
+		echo "RHV-SNAP $n hyp=$hyp busy=$busy tx=$(cat $st/tx_bytes) rx=$(cat $st/rx_bytes) txf=$(cat $st/tx_packets) rxf=$(cat $st/rx_packets)"
 		echo "RHV-STEP: snap $n"
 		n=$((n + 1))
 		sleep 4
@@ -75,6 +76,11 @@ host_after() {
 		bytes=$(($(snap_field $a $dir) - $(snap_field $b $dir)))
 		[ "$bytes" -gt 1000000 ] || fail "$name: under 1 MB moved ($bytes bytes)"
 		bench_row net-counters "$name" mbytes "$((bytes / 1000000))" MB
+		# Frames both ways (a large send counts once, as the driver sees it).
+		bench_row net-counters "$name" frames_sent_per_mb \
+			"$(per_mb $(($(snap_field $a txf) - $(snap_field $b txf))) "$bytes")" /MB
+		bench_row net-counters "$name" frames_received_per_mb \
+			"$(per_mb $(($(snap_field $a rxf) - $(snap_field $b rxf))) "$bytes")" /MB
 		bench_row net-counters "$name" guest_irqs_per_mb \
 			"$(per_mb $(($(snap_field $a hyp) - $(snap_field $b hyp))) "$bytes")" irq/MB
 		bench_row net-counters "$name" guest_cpu_ticks_per_mb \

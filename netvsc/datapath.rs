@@ -268,8 +268,12 @@ impl QueueHandler {
         };
         let released = dp.sections.lock().release(lease, self.queue);
         match released {
-            // Dropping the entry frees the skb the host was reading, if any.
-            Some(_done) => {}
+            // The skb the host was reading, if any, is done with (this is the NAPI poll).
+            Some(done) => {
+                if let Some(skb) = done.skb {
+                    skb.consume_in_poll();
+                }
+            }
             None => {
                 dp.bad("completion for a section not in use", id);
                 bump(&dp.counters.host_unknown_completions);

@@ -111,6 +111,7 @@ mod ffi {
             offset: *mut u32,
         ) -> c_int;
         pub(super) fn rhv_netvsc_skb_free(skb: *mut RawSkb);
+        pub(super) fn rhv_netvsc_skb_consume_napi(skb: *mut RawSkb);
     }
 }
 

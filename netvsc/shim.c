@@ -584,3 +584,9 @@ void rhv_netvsc_skb_free(struct sk_buff *skb)
 {
 	dev_kfree_skb_any(skb);
 }
+
+/* A sent skb the host completed, freed from a NAPI poll (its head cached for reuse). */
+void rhv_netvsc_skb_consume_napi(struct sk_buff *skb)
+{
+	napi_consume_skb(skb, 1);
+}

@@ -22,6 +22,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
 #include <linux/u64_stats_sync.h>
+#include <net/sock.h>
 
 #include "shim.h"
 
@@ -197,6 +198,29 @@ static netdev_tx_t rhv_netvsc_xmit(struct sk_buff *skb, struct net_device *ndev)
 	return NETDEV_TX_OK;
 }
 
+/*
+ * A connection sends on the queue its frames arrive on (the host's receive-side scaling put
+ * them there), once the stack may move it (no frame of it in flight, or none sent yet): the
+ * answers to what the queue's poll reads then go out from within that poll, whose ring is
+ * masked already, and the send's completions come back to it. Before the connection has
+ * received anything, the stack's own choice.
+ */
+static u16 rhv_netvsc_select_queue(struct net_device *ndev, struct sk_buff *skb,
+				   struct net_device *sb_dev)
+{
+	struct sock *sk = skb->sk;
+	int q = sk_tx_queue_get(sk);
+
+	if (q < 0 || skb->ooo_okay || q >= ndev->real_num_tx_queues) {
+		q = sk_rx_queue_get(sk);
+		if (q < 0 || q >= ndev->real_num_tx_queues)
+			return netdev_pick_tx(ndev, skb, sb_dev);
+		if (sk_fullsock(sk) && rcu_access_pointer(sk->sk_dst_cache))
+			sk_tx_queue_set(sk, q);
+	}
+	return q;
+}
+
 static int rhv_netvsc_change_mtu(struct net_device *ndev, int mtu)
 {
 	struct rhv_netvsc_priv *p = priv_of(ndev);
@@ -244,6 +268,7 @@ static const struct net_device_ops rhv_netvsc_ops = {
 	.ndo_open = rhv_netvsc_open,
 	.ndo_stop = rhv_netvsc_stop,
 	.ndo_start_xmit = rhv_netvsc_xmit,
+	.ndo_select_queue = rhv_netvsc_select_queue,
 	.ndo_change_mtu = rhv_netvsc_change_mtu,
 	.ndo_get_stats64 = rhv_netvsc_get_stats64,
 	.ndo_validate_addr = eth_validate_addr,

@@ -37,6 +37,13 @@ impl Channel {
         done
     }
 
+    /// Whether the host interrupts the CPU this runs on for the channel (its target CPU; a
+    /// hint, the host may be told another at any time): work done here on the channel's
+    /// packets would be done on this CPU anyway.
+    pub fn targets_current_cpu(&self) -> bool {
+        kernel::cpu::CpuId::current().as_u32() == self.info.target_cpu()
+    }
+
     /// Masks the ring's interrupt as the interrupt itself does, for a driver about to
     /// schedule its poll loop on its own: typically right before it signals the host, whose
     /// answers (completions) the poll reads then without an interrupt each. The caller must

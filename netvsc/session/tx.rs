@@ -38,14 +38,17 @@ impl Session {
         let more = skb.xmit_more();
         let result = self.xmit_one(skb, q, queue);
         // The host hears of the frames in the ring at the end of a batch, or when the
-        // stack takes a frame back (it may not call again until a completion). Its
-        // completions are read by the queue's poll, scheduled here with the ring masked:
-        // without that, each would interrupt (hvsim, like a quick host, completes before
-        // the signal returns).
+        // stack takes a frame back (it may not call again until a completion). On the
+        // channel's own CPU its completions are read by the queue's poll, scheduled here
+        // with the ring masked: each would interrupt this CPU otherwise (hvsim, like a quick
+        // host, completes before the signal returns). Elsewhere they interrupt the channel's
+        // CPU, which frees the frames and takes the ACKs while this one goes on sending.
         if (!more || !matches!(result, Xmit::Sent))
             && queue.signal_owed.xchg(false, ordering::Relaxed)
         {
-            self.dp.ndev.claim_poll(q, &queue.channel);
+            if queue.channel.targets_current_cpu() {
+                self.dp.ndev.claim_poll(q, &queue.channel);
+            }
             queue.channel.signal();
         }
         result

@@ -169,6 +169,7 @@ impl Session {
         match sent {
             Ok(owed) => {
                 Self::owe_signal(queue, owed);
+                skb.consume();
                 Xmit::Sent
             }
             Err(e) => self.unsent(q, lease, e, Some(skb)),

@@ -10,7 +10,7 @@
 #   make bench-boot   benchmark: time from QEMU start to ALLOFFERS_DELIVERED, C vs ours
 #   make bench [DRIVERS="c rust"]   benchmarks: fio (bench-storage) and iperf3 (bench-net) in
 #                  the guest, per driver set, with ours/C ratios (TSV; build/bench/)
-#   make bench-storage-counters / bench-net-counters   the same jobs, counted per I/O / per MiB:
+#   make bench-storage-counters / bench-net-counters   the same jobs, counted per I/O / per MB:
 #                  hypercalls, interrupts, packets (and guest CPU for the network)
 #   make setup     only the set-up (host packages, kernel, bindgen, patched QEMU)
 #   make clean     remove build products (the cache under ~/.cache/rhv stays)

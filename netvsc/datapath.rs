@@ -88,6 +88,12 @@ pub(crate) struct Datapath {
     pub(crate) rx_csum: Atomic<bool>,
     /// Bytes per receive-buffer section, as the host cut it (0 before it did).
     pub(crate) recv_section: Atomic<u32>,
+    /// Bytes per send-buffer section (0 before the host took the send buffer).
+    pub(crate) send_section: Atomic<u32>,
+    /// The transmit queues the driver stopped (bit per queue), for lack of a section or of
+    /// ring room: a completion or room in the ring wakes them, and only then is the stack
+    /// asked about its queues.
+    stopped: Atomic<u32>,
     /// The host's send indirection table: queue per hash bucket.
     #[pin]
     pub(crate) indirection: SpinLockIrq<[u32; nvsp::SEND_INDIRECTION_TABLE_SIZE]>,
@@ -112,20 +118,51 @@ impl Datapath {
                 control <- Control::new(),
                 rx_csum: Atomic::new(false),
                 recv_section: Atomic::new(0),
+                send_section: Atomic::new(0),
+                stopped: Atomic::new(0),
                 indirection <- new_spinlock_irq!([0; nvsp::SEND_INDIRECTION_TABLE_SIZE]),
             }),
             GFP_KERNEL,
         )
     }
 
-    /// Wakes every stopped transmit queue. The send sections are shared by all queues, so
-    /// the section one queue's completion frees may be what another, stopped queue waits
-    /// for; waking only the completing queue left a queue without sends of its own in
-    /// flight stopped for good (one TCP stream of several stalled).
-    fn wake_stopped_queues(&self) {
+    /// Stops transmit queue `q` until [`Datapath::wake_stopped_queues`].
+    pub(crate) fn stop_queue(&self, q: u16) {
+        self.ndev.stop_queue(q);
+        // ORDERING: full: the bit is set before the caller's look at the sections (under
+        // their lock) for one freed meanwhile; a completion frees its section under that lock
+        // and reads the bits after it, so one of the two sees the other.
+        self.update_stopped(|bits| bits | 1 << (q % 32));
+    }
+
+    /// Changes the stopped bits with `f` (a full barrier).
+    fn update_stopped(&self, f: impl Fn(u32) -> u32) {
+        let mut old = self.stopped.load(ordering::Relaxed);
+        while let Err(now) = self.stopped.cmpxchg(old, f(old), ordering::Full) {
+            old = now;
+        }
+    }
+
+    /// Wakes transmit queue `q`, which [`Datapath::stop_queue`] stopped.
+    pub(crate) fn wake_queue(&self, q: u16) {
+        self.update_stopped(|bits| bits & !(1 << (q % 32)));
+        self.ndev.wake_queue(q);
+    }
+
+    /// Wakes every transmit queue the driver stopped, if any (one load when none is). The
+    /// send sections are shared by all queues, so the section one queue's completion frees
+    /// may be what another, stopped queue waits for; waking only the completing queue left a
+    /// queue without sends of its own in flight stopped for good (one TCP stream of several
+    /// stalled).
+    pub(crate) fn wake_stopped_queues(&self) {
+        // ORDERING: see `stop_queue`.
+        if self.stopped.load(ordering::Acquire) == 0 {
+            return;
+        }
+        let stopped = self.stopped.xchg(0, ordering::Full);
         // CAST: MAX_QUEUES is 8.
         for q in 0..MAX_QUEUES as u16 {
-            if self.ndev.queue_stopped(q) {
+            if stopped & 1 << q != 0 {
                 self.ndev.wake_queue(q);
             }
         }
@@ -231,8 +268,12 @@ impl QueueHandler {
         };
         let released = dp.sections.lock().release(lease, self.queue);
         match released {
-            // Dropping the entry frees the skb the host was reading, if any.
-            Some(_done) => {}
+            // The skb the host was reading, if any, is done with (this is the NAPI poll).
+            Some(done) => {
+                if let Some(skb) = done.skb {
+                    skb.consume_in_poll();
+                }
+            }
             None => {
                 dp.bad("completion for a section not in use", id);
                 bump(&dp.counters.host_unknown_completions);
@@ -246,7 +287,6 @@ impl QueueHandler {
                 bump(&dp.counters.tx_dropped_host);
             }
         }
-        dp.wake_stopped_queues();
     }
 
     fn on_inband(&self, packet: &Packet<'_>) {
@@ -458,10 +498,19 @@ impl PacketHandler for QueueHandler {
         true
     }
 
+    /// Once per poll: the host is told of the receive completions, and the queues stopped
+    /// for want of a section or of ring room are woken (the completions read may have freed
+    /// sections, the host read the ring).
     fn on_drained(&self, channel: &Channel) {
         if self.signal_owed.xchg(false, ordering::Relaxed) {
             channel.signal();
         }
+        self.dp.wake_stopped_queues();
+    }
+
+    /// The host made the ring room a send that found it full waited for.
+    fn on_send_space(&self, _channel: &Channel) {
+        self.dp.wake_stopped_queues();
     }
 
     fn on_packet(&self, channel: &Channel, packet: &Packet<'_>) {
@@ -476,10 +525,6 @@ impl PacketHandler for QueueHandler {
             _ => self
                 .dp
                 .bad("VMBus packet type", u64::from(packet.packet_type)),
-        }
-        // The host read what was queued: room for a stopped queue again.
-        if self.dp.ndev.queue_stopped(self.queue) && self.dp.sections.lock().free_count() > 0 {
-            self.dp.ndev.wake_queue(self.queue);
         }
     }
 }

@@ -92,11 +92,11 @@ mod ffi {
         pub(super) fn rhv_netvsc_rx_dropped(ndev: *mut RawNetDevice);
         pub(super) fn rhv_netvsc_poll_schedule(ndev: *mut RawNetDevice, q: u16);
         pub(super) fn rhv_netvsc_poll_kick(ndev: *mut RawNetDevice, q: u16);
+        pub(super) fn rhv_netvsc_poll_claim(ndev: *mut RawNetDevice, q: u16);
         pub(super) fn rhv_netvsc_poll_sync(ndev: *mut RawNetDevice, q: u16);
         pub(super) fn rhv_netvsc_set_rx_ctx(ndev: *mut RawNetDevice, rx_ctx: *const c_void);
         pub(super) fn rhv_netvsc_tx_stop(ndev: *mut RawNetDevice, q: u16);
         pub(super) fn rhv_netvsc_tx_wake(ndev: *mut RawNetDevice, q: u16);
-        pub(super) fn rhv_netvsc_tx_stopped(ndev: *mut RawNetDevice, q: u16) -> bool;
         pub(super) fn rhv_netvsc_detach(ndev: *mut RawNetDevice);
         pub(super) fn rhv_netvsc_attach(ndev: *mut RawNetDevice);
         pub(super) fn rhv_netvsc_running(ndev: *mut RawNetDevice) -> bool;
@@ -111,6 +111,8 @@ mod ffi {
             offset: *mut u32,
         ) -> c_int;
         pub(super) fn rhv_netvsc_skb_free(skb: *mut RawSkb);
+        pub(super) fn rhv_netvsc_skb_consume_napi(skb: *mut RawSkb);
+        pub(super) fn rhv_netvsc_skb_consume(skb: *mut RawSkb);
     }
 }
 
@@ -226,6 +228,15 @@ impl NetDevice {
     pub(crate) fn schedule_poll(&self, q: u16) {
         // SAFETY: `raw` is live; the shim checks `q`.
         unsafe { ffi::rhv_netvsc_poll_schedule(self.raw.as_ptr(), q) };
+    }
+
+    /// Takes `channel`, queue `q`'s, into the queue's poll before the host is signalled
+    /// on it from ndo_start_xmit: its ring's interrupt masked, the poll scheduled (on this
+    /// CPU) unless it is already, so the host's completions need no interrupt of their own.
+    pub(crate) fn claim_poll(&self, q: u16, channel: &Channel) {
+        channel.mask_for_poll();
+        // SAFETY: `raw` is live; the shim checks `q`; softirqs are off (ndo_start_xmit).
+        unsafe { ffi::rhv_netvsc_poll_claim(self.raw.as_ptr(), q) };
     }
 
     /// The channel queue `q` polls.
@@ -369,12 +380,6 @@ impl NetDevice {
     pub(crate) fn wake_queue(&self, q: u16) {
         // SAFETY: `raw` is live; the shim checks `q`.
         unsafe { ffi::rhv_netvsc_tx_wake(self.raw.as_ptr(), q) }
-    }
-
-    /// Whether transmit queue `q` is stopped.
-    pub(crate) fn queue_stopped(&self, q: u16) -> bool {
-        // SAFETY: `raw` is live; the shim checks `q`.
-        unsafe { ffi::rhv_netvsc_tx_stopped(self.raw.as_ptr(), q) }
     }
 
     /// Detaches the device and waits for running transmissions (RTNL held).

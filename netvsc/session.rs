@@ -343,6 +343,7 @@ impl Session {
         // CAST: at most the buffer's length over at least 8.
         let count = (self.dp.send.len() / size as usize) as u32;
         *self.dp.sections.lock() = Sections::new(size, count)?;
+        self.dp.send_section.store(size, ordering::Release);
         Ok(())
     }
 

@@ -22,6 +22,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
 #include <linux/u64_stats_sync.h>
+#include <net/sock.h>
 
 #include "shim.h"
 
@@ -108,6 +109,22 @@ void rhv_netvsc_poll_schedule(struct net_device *ndev, u16 q)
 		napi_schedule(&priv_of(ndev)->q[q].napi);
 }
 
+/*
+ * Transmit (softirqs off): the host is about to be signalled on queue `q`'s channel, whose
+ * ring the caller masked; its completions are read by the queue's poll, scheduled here unless
+ * it is already (a scheduled poll unmasks the ring when it ends).
+ */
+void rhv_netvsc_poll_claim(struct net_device *ndev, u16 q)
+{
+	struct napi_struct *napi;
+
+	if (q >= RHV_NETVSC_MAX_QUEUES)
+		return;
+	napi = &priv_of(ndev)->q[q].napi;
+	if (!napi_is_scheduled(napi))
+		napi_schedule(napi);
+}
+
 /* Process context: poll queue `q` now, for packets that arrived before it could be polled. */
 void rhv_netvsc_poll_kick(struct net_device *ndev, u16 q)
 {
@@ -181,6 +198,29 @@ static netdev_tx_t rhv_netvsc_xmit(struct sk_buff *skb, struct net_device *ndev)
 	return NETDEV_TX_OK;
 }
 
+/*
+ * A connection sends on the queue its frames arrive on (the host's receive-side scaling put
+ * them there), once the stack may move it (no frame of it in flight, or none sent yet): the
+ * answers to what the queue's poll reads then go out from within that poll, whose ring is
+ * masked already, and the send's completions come back to it. Before the connection has
+ * received anything, the stack's own choice.
+ */
+static u16 rhv_netvsc_select_queue(struct net_device *ndev, struct sk_buff *skb,
+				   struct net_device *sb_dev)
+{
+	struct sock *sk = skb->sk;
+	int q = sk_tx_queue_get(sk);
+
+	if (q < 0 || skb->ooo_okay || q >= ndev->real_num_tx_queues) {
+		q = sk_rx_queue_get(sk);
+		if (q < 0 || q >= ndev->real_num_tx_queues)
+			return netdev_pick_tx(ndev, skb, sb_dev);
+		if (sk_fullsock(sk) && rcu_access_pointer(sk->sk_dst_cache))
+			sk_tx_queue_set(sk, q);
+	}
+	return q;
+}
+
 static int rhv_netvsc_change_mtu(struct net_device *ndev, int mtu)
 {
 	struct rhv_netvsc_priv *p = priv_of(ndev);
@@ -228,6 +268,7 @@ static const struct net_device_ops rhv_netvsc_ops = {
 	.ndo_open = rhv_netvsc_open,
 	.ndo_stop = rhv_netvsc_stop,
 	.ndo_start_xmit = rhv_netvsc_xmit,
+	.ndo_select_queue = rhv_netvsc_select_queue,
 	.ndo_change_mtu = rhv_netvsc_change_mtu,
 	.ndo_get_stats64 = rhv_netvsc_get_stats64,
 	.ndo_validate_addr = eth_validate_addr,
@@ -505,13 +546,6 @@ void rhv_netvsc_tx_wake(struct net_device *ndev, u16 q)
 		netif_tx_wake_queue(netdev_get_tx_queue(ndev, q));
 }
 
-bool rhv_netvsc_tx_stopped(struct net_device *ndev, u16 q)
-{
-	if (q >= ndev->num_tx_queues)
-		return false;
-	return netif_tx_queue_stopped(netdev_get_tx_queue(ndev, q));
-}
-
 /* Stops transmission and waits for running ndo_start_xmit calls (RTNL held). */
 void rhv_netvsc_detach(struct net_device *ndev)
 {
@@ -574,4 +608,16 @@ int rhv_netvsc_skb_pages(struct sk_buff *skb, u64 *pfns, u32 max, u32 *offset)
 void rhv_netvsc_skb_free(struct sk_buff *skb)
 {
 	dev_kfree_skb_any(skb);
+}
+
+/* A sent skb (copied into a send section), freed in any context. */
+void rhv_netvsc_skb_consume(struct sk_buff *skb)
+{
+	dev_consume_skb_any(skb);
+}
+
+/* A sent skb the host completed, freed from a NAPI poll (its head cached for reuse). */
+void rhv_netvsc_skb_consume_napi(struct sk_buff *skb)
+{
+	napi_consume_skb(skb, 1);
 }

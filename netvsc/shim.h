@@ -51,12 +51,11 @@ int rhv_netvsc_rx_buf(struct net_device *ndev, u16 q, const u64 *pfns, u32 npfns
 void rhv_netvsc_rx_dropped(struct net_device *ndev);
 void rhv_netvsc_poll_schedule(struct net_device *ndev, u16 q);
 void rhv_netvsc_poll_kick(struct net_device *ndev, u16 q);
+void rhv_netvsc_poll_claim(struct net_device *ndev, u16 q);
 void rhv_netvsc_poll_sync(struct net_device *ndev, u16 q);
 void rhv_netvsc_set_rx_ctx(struct net_device *ndev, const void *rx_ctx);
 void rhv_netvsc_tx_stop(struct net_device *ndev, u16 q);
 void rhv_netvsc_tx_wake(struct net_device *ndev, u16 q);
-bool rhv_netvsc_tx_stopped(struct net_device *ndev, u16 q);
-void rhv_netvsc_tx_done(struct net_device *ndev, u16 q, u32 len);
 void rhv_netvsc_detach(struct net_device *ndev);
 void rhv_netvsc_attach(struct net_device *ndev);
 bool rhv_netvsc_running(struct net_device *ndev);
@@ -70,6 +69,8 @@ int rhv_netvsc_buf_write(const u64 *pfns, u32 npfns, u32 offset, const u8 *src, 
 int rhv_netvsc_buf_write_skb(const u64 *pfns, u32 npfns, u32 offset, struct sk_buff *skb,
 			     u32 len);
 void rhv_netvsc_skb_free(struct sk_buff *skb);
+void rhv_netvsc_skb_consume_napi(struct sk_buff *skb);
+void rhv_netvsc_skb_consume(struct sk_buff *skb);
 
 /* Defined in Rust (netvsc/netdev.rs). */
 int rhv_netvsc_rs_open(const void *ctx);

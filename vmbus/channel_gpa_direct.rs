@@ -60,6 +60,21 @@ impl Channel {
         payload: &[u8],
         trans_id: u64,
     ) -> Result {
+        if self.send_gpa_direct_batched(ranges, payload, trans_id)? {
+            self.signal();
+        }
+        Ok(())
+    }
+
+    /// Like [`Channel::send_gpa_direct`] but leaves the interrupt to the caller, as
+    /// [`Channel::send_batched`] does: returns whether the host must be signalled.
+    #[inline(never)]
+    pub fn send_gpa_direct_batched(
+        &self,
+        ranges: &[GpaDirectRange<'_>],
+        payload: &[u8],
+        trans_id: u64,
+    ) -> Result<bool> {
         let mut table = [0u64; MAX_GPA_DIRECT_PAGES + 8];
         let mut words = 0;
         for r in ranges {
@@ -73,7 +88,7 @@ impl Channel {
             words += 1 + pages;
         }
         let header = gpa_direct_header(ranges.len(), 8 * words, payload.len(), trans_id)?;
-        self.write(&[header.as_bytes(), table[..words].as_bytes(), payload])
+        self.write_unsignalled(&[header.as_bytes(), table[..words].as_bytes(), payload])
     }
 
     /// Sends `payload` with one page range, `len` bytes from `offset` into the first of

@@ -11,7 +11,8 @@
 //! then, once it has marked its loop idle, [`Channel::poll_done`], which unmasks the ring and
 //! says whether packets came in meanwhile (then it polls again). The packets go to
 //! [`PacketHandler::on_packet`](super::PacketHandler::on_packet) as in the work-item mode,
-//! checked the same way.
+//! checked the same way. A driver may also take the ring into its poll before the host
+//! signals ([`Channel::mask_for_poll`]), e.g. when it knows answers are coming.
 
 use super::{Channel, Next};
 
@@ -34,6 +35,24 @@ impl Channel {
         }
         self.finish_reading(&mut rx);
         done
+    }
+
+    /// Whether the host interrupts the CPU this runs on for the channel (its target CPU; a
+    /// hint, the host may be told another at any time): work done here on the channel's
+    /// packets would be done on this CPU anyway.
+    pub fn targets_current_cpu(&self) -> bool {
+        kernel::cpu::CpuId::current().as_u32() == self.info.target_cpu()
+    }
+
+    /// Masks the ring's interrupt as the interrupt itself does, for a driver about to
+    /// schedule its poll loop on its own: typically right before it signals the host, whose
+    /// answers (completions) the poll reads then without an interrupt each. The caller must
+    /// then have its poll scheduled (scheduling it, or seeing it scheduled already: a poll
+    /// that is scheduled ends with [`Channel::poll_done`], which unmasks).
+    pub fn mask_for_poll(&self) {
+        if self.usable().is_ok() {
+            let _ = self.inbound_mask(true);
+        }
     }
 
     /// Ends a run of [`Channel::poll`] calls that emptied the ring (the caller's poll loop is

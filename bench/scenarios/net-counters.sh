@@ -1,85 +1,100 @@
 # SPDX-License-Identifier: GPL-2.0
-# A benchmark, not a test (bench/run net-counters): what each MiB of the network benchmark's
-# iperf3 runs costs in units that do not depend on how loaded the machine is, so driver sets
-# can be compared where throughput is noise. Per MiB the receiver counted: guest CPU time
-# (busy jiffies of /proc/stat, in ms), guest interrupts (the HYP line of /proc/interrupts),
-# and from hvsim's per-channel traffic counters the guest's signals to the host (each one a
-# hypercall), the host's signals to the guest and the packets both ways.
+# A benchmark, not a test (bench/run net-counters): what each megabyte of the network
+# benchmark's TCP runs costs in deterministic units, so that driver sets can be compared on a
+# loaded machine where throughput is noise. Per MB of frames the guest sent (send) or got
+# (recv), from eth0's byte counters: the frames each way (eth0's counts; a large send is one),
+# the guest's interrupts (the HYP line of /proc/interrupts), its CPU time (busy ticks of
+# /proc/stat: TCG runs the guest's instructions, so this is roughly what the driver and the
+# stack spent, time in hypercalls included, but the machine's load leaks in), and from hvsim the guest's signals to the host (HvSignalEvent hypercalls, `ctl stats`
+# .platform), the host's signals to the guest and the packets each way on the NIC's channels
+# (`ctl channels`).
 #
 # The guest stops before and after each run ("RHV-STEP: snap N") and sleeps while the host
-# part takes a snapshot of `hvsim ctl channels`; no iperf3 traffic flows meanwhile.
-description="iperf3: guest CPU, hypercalls, interrupts and packets per MiB of the network benchmark's runs"
+# part takes its snapshots; nothing is sent meanwhile but the odd ARP.
+description="iperf3: hypercalls, interrupts, CPU and packets per MB of the network benchmark's runs"
 . "$RHV_TOP/tests/e2e/net-lib.sh"
 . "$RHV_TOP/bench/lib.sh"
-timeout=400
+timeout=500
+
+# The runs, as the network benchmark names them (the guest's loop spells them out again).
+net_counter_runs=(tcp-send-1stream tcp-send-2streams tcp-recv-1stream)
 
 guest() {
 	. /etc/rhv/net.sh
 	net_up || exit 1
 	ping_host || exit 1
 	n=0
-	# snap: one snapshot point; the HYP interrupts summed over the CPUs and the busy jiffies
-	# (everything but idle and iowait) of all CPUs.
+	# snap: one snapshot point: the HYP interrupts summed over the CPUs, the busy and all
+	# ticks of /proc/stat, eth0's byte counters.
 	snap() {
 		hyp=$(awk '$1 == "HYP:" { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts)
-		busy=$(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat)
-		echo "RHV-SNAP $n hyp=$hyp busy=$busy"
+		busy=$(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat)
+		st=/sys/class/net/eth0/statistics
+		echo "RHV-SNAP $n hyp=$hyp busy=$busy tx=$(cat $st/tx_bytes) rx=$(cat $st/rx_bytes) txf=$(cat $st/tx_packets) rxf=$(cat $st/rx_packets)"
 		echo "RHV-STEP: snap $n"
 		n=$((n + 1))
 		sleep 4
 	}
-	# name:streams:direction, the network benchmark's runs (host_after lists the names again).
-	for run in tcp-send-1stream:1:send tcp-recv-1stream:1:recv tcp-send-2streams:2:send \
-		tcp-recv-2streams:2:recv; do
-		name=${run%%:*} rest=${run#*:}
-		streams=${rest%%:*} dir=${rest#*:}
+	# DIRECTION:STREAMS, in the order of net_counter_runs.
+	for run in send:1 send:2 recv:1; do
 		flag=
-		[ "$dir" = recv ] && flag=-R
+		[ "${run%:*}" = recv ] && flag=-R
 		snap
-		timeout 90 iperf3 -c 10.231.0.1 -t 6 -P "$streams" -J $flag >/tmp/iperf.json 2>&1
-		rc=$?
+		timeout 90 iperf3 -c 10.231.0.1 -t 6 -P "${run#*:}" $flag >/tmp/iperf.txt 2>&1 ||
+			{ sed "s/^/IPERF: /" /tmp/iperf.txt; echo "guest: iperf3 $run failed"; exit 1; }
 		snap
-		sed "s/^/BENCH-IPERF $name: /" /tmp/iperf.json
-		[ $rc = 0 ] || { echo "guest: iperf3 $name failed ($rc)"; exit 1; }
 	done
 	echo "RHV-STEP: counters done"
 }
 
 host() {
 	local i
-	for i in $(seq 0 7); do
+	for i in $(seq 0 $((2 * ${#net_counter_runs[@]} - 1))); do
 		await_console "^RHV-STEP: snap $i\$" 300
-		ctl channels >"$E2E_OUT/snap$i.json"
+		ctl channels >"$E2E_OUT/channels$i.json"
+		ctl stats >"$E2E_OUT/stats$i.json"
 	done
 }
 
-# snap_value N KEY: a guest counter of snapshot N.
-snap_value() {
-	console | sed -n "s/^RHV-SNAP $1 .*$2=\([0-9]*\).*/\1/p"
+# snap_field N FIELD: FIELD of the guest's snapshot N.
+snap_field() {
+	console | sed -n "s/^RHV-SNAP $1 .*\<$2=\([0-9]*\).*/\1/p"
+}
+
+# per_mb VALUE BYTES: VALUE per megabyte (10^6 bytes) of BYTES.
+per_mb() {
+	awk -v x="$1" -v b="$2" 'BEGIN { printf "%.3f\n", x * 1000000 / b }'
 }
 
 host_after() {
-	# /proc/stat counts in USER_HZ, 100 on x86.
-	local i=0 name b a f mib hz=100 busy hyp
-	for name in tcp-send-1stream tcp-recv-1stream tcp-send-2streams tcp-recv-2streams; do
+	local i=0 name b a bytes dir f d
+	for name in "${net_counter_runs[@]}"; do
 		b=$i a=$((i + 1))
 		i=$((i + 2))
-		f=$E2E_OUT/$name.json
-		console | sed -n "s/^BENCH-IPERF $name: //p" >"$f"
-		mib=$(jq -e '.end.sum_received.bytes / 1048576' "$f" 2>/dev/null) ||
-			fail "no iperf3 report for $name on the console"
-		awk -v m="$mib" 'BEGIN { exit !(m > 0) }' || fail "$name: no bytes received"
-		bench_row net-counters "$name" mib "$mib" MiB
-		busy=$(($(snap_value "$a" busy) - $(snap_value "$b" busy)))
-		hyp=$(($(snap_value "$a" hyp) - $(snap_value "$b" hyp)))
-		bench_row net-counters "$name" guest_cpu_ms_per_mib \
-			"$(awk -v j="$busy" -v hz="$hz" -v m="$mib" 'BEGIN { print j * 1000 / hz / m }')" ms/MiB
-		bench_row net-counters "$name" guest_irqs_per_mib "$(awk -v h="$hyp" -v m="$mib" 'BEGIN { print h / m }')" irq/MiB
-		local c d
-		for c in signals_from_guest signals_to_guest packets_from_guest packets_to_guest; do
-			d=$(jq -n --slurpfile b "$E2E_OUT/snap$b.json" --slurpfile a "$E2E_OUT/snap$a.json" \
-				"[\$a[0][] | select(.device == \"netvsp\") | .traffic.$c // 0] | add - ([\$b[0][] | select(.device == \"netvsp\") | .traffic.$c // 0] | add)")
-			bench_row net-counters "$name" "${c}_per_mib" "$(awk -v x="$d" -v m="$mib" 'BEGIN { print x / m }')" /MiB
+		dir=tx
+		case $name in *-recv-*) dir=rx ;; esac
+		bytes=$(($(snap_field $a $dir) - $(snap_field $b $dir)))
+		[ "$bytes" -gt 1000000 ] || fail "$name: under 1 MB moved ($bytes bytes)"
+		bench_row net-counters "$name" mbytes "$((bytes / 1000000))" MB
+		# Frames both ways (a large send counts once, as the driver sees it).
+		bench_row net-counters "$name" frames_sent_per_mb \
+			"$(per_mb $(($(snap_field $a txf) - $(snap_field $b txf))) "$bytes")" /MB
+		bench_row net-counters "$name" frames_received_per_mb \
+			"$(per_mb $(($(snap_field $a rxf) - $(snap_field $b rxf))) "$bytes")" /MB
+		bench_row net-counters "$name" guest_irqs_per_mb \
+			"$(per_mb $(($(snap_field $a hyp) - $(snap_field $b hyp))) "$bytes")" irq/MB
+		bench_row net-counters "$name" guest_cpu_ticks_per_mb \
+			"$(per_mb $(($(snap_field $a busy) - $(snap_field $b busy))) "$bytes")" ticks/MB
+		d=$(jq -n --slurpfile b "$E2E_OUT/stats$b.json" --slurpfile a "$E2E_OUT/stats$a.json" \
+			'$a[0].platform.signal_hypercalls - $b[0].platform.signal_hypercalls')
+		bench_row net-counters "$name" hypercalls_per_mb "$(per_mb "$d" "$bytes")" /MB
+		for f in signals_from_guest signals_to_guest packets_from_guest packets_to_guest; do
+			d=$(jq -n --slurpfile b "$E2E_OUT/channels$b.json" --slurpfile a "$E2E_OUT/channels$a.json" \
+				"[\$a[0][] | select(.device == \"netvsp\") | .traffic.$f // 0] | add - ([\$b[0][] | select(.device == \"netvsp\") | .traffic.$f // 0] | add)")
+			bench_row net-counters "$name" "${f}_per_mb" "$(per_mb "$d" "$bytes")" /MB
 		done
+		echo "spread $name: $(jq -rn --slurpfile b "$E2E_OUT/channels$b.json" --slurpfile a "$E2E_OUT/channels$a.json" \
+			'[$a[0][] | select(.device == "netvsp")] as $A | [$b[0][] | select(.device == "netvsp")] as $B |
+			 [range(0; $A | length) | "ch\($A[.].subchannel_index)=\(($A[.].traffic.packets_from_guest // 0) - ($B[.].traffic.packets_from_guest // 0))"] | join(" ")')"
 	done
 }

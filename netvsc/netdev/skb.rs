@@ -161,6 +161,22 @@ impl Skb {
         self.raw.as_ptr()
     }
 
+    /// Frees the skb of a frame that was sent (copied out), as consumed, not dropped.
+    pub(crate) fn consume(self) {
+        let raw = self.into_raw();
+        // SAFETY: owned (invariant), given up by `into_raw`, freed once.
+        unsafe { ffi::rhv_netvsc_skb_consume(raw) }
+    }
+
+    /// Frees the skb of a completed send from a NAPI poll, as consumed (not dropped), its
+    /// head going to the CPU's NAPI cache for the next received frame.
+    pub(crate) fn consume_in_poll(self) {
+        let raw = self.into_raw();
+        // SAFETY: owned (invariant), given up by `into_raw`, freed once; the caller runs in a
+        // NAPI poll (softirq context).
+        unsafe { ffi::rhv_netvsc_skb_consume_napi(raw) }
+    }
+
     /// Gives the skb back to the stack unfreed (NETDEV_TX_BUSY).
     pub(super) fn into_raw(self) -> *mut RawSkb {
         let raw = self.raw.as_ptr();

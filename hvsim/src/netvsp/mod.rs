@@ -7,6 +7,15 @@
 //! from the guest arrive as RNDIS data messages in send-buffer sections or GPA-direct page
 //! ranges and go to the TAP; frames from the TAP are copied into receive-buffer sections and
 //! announced with transfer-page packets, on the channel the guest's RSS table picks.
+//!
+//! Frames move host → guest as soon as they can: the TAP is the device's wake descriptor
+//! ([`VmbusDevice::wake_fds`]) while receive-buffer sections are free for more frames, so the
+//! event loop polls the NIC the moment the host kernel queues a frame; a receive completion
+//! of the guest takes more frames at once and, once the server has handed over the channel's
+//! packets ([`VmbusDevice::on_drained`]), sends what waits on every channel, not only on the
+//! completing one. With no section free the TAP is left alone (its queue is the backlog)
+//! until completions free some; the event loop's tick (a few milliseconds) remains the
+//! fallback for everything else (link indications, a backend that failed).
 //! Protocol references: drivers/net/hyperv/{netvsc.c,rndis_filter.c,hyperv_net.h} and
 //! include/linux/rndis.h in Linux 7.3, [MS-RNDIS]; wire layouts in `rhv_proto::{nvsp, rndis,
 //! ndis}`.
@@ -67,6 +76,7 @@ mod vnet;
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::unix::io::RawFd;
 
 use rhv_proto::guid::Guid;
 
@@ -143,6 +153,12 @@ pub struct Netvsp {
     gather_buf: Vec<u8>,
     /// Bad packets armed by the `misbehave` command.
     misbehaviour: crate::misbehave::Plan<misbehave::BadPacket>,
+    /// A receive completion freed sections since the last flush of every channel: frames
+    /// queued on other channels than the completing one may go now (`on_drained`).
+    flush_wanted: bool,
+    /// The backend's last receive failed: its wake descriptor is not offered (it would stay
+    /// ready) until a receive on the tick succeeds again.
+    backend_failing: bool,
 }
 
 impl Netvsp {
@@ -175,6 +191,8 @@ impl Netvsp {
             frame_buf: vec![0; 65_536 + 64],
             gather_buf: Vec::new(),
             misbehaviour: crate::misbehave::Plan::default(),
+            flush_wanted: false,
+            backend_failing: false,
         }
     }
 
@@ -270,8 +288,16 @@ impl VmbusDevice for Netvsp {
         }
     }
 
+    fn on_drained(&mut self, ctx: &mut DeviceContext<'_>) {
+        self.after_drain(ctx);
+    }
+
     fn poll(&mut self, ctx: &mut DeviceContext<'_>) {
         self.service(ctx);
+    }
+
+    fn wake_fds(&self, out: &mut Vec<RawFd>) {
+        out.extend(self.wake_fd());
     }
 
     fn control(&mut self, command: &serde_json::Value) -> Result<serde_json::Value, ControlError> {

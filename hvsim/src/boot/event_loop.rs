@@ -6,7 +6,7 @@
 //! Work happens as soon as it can: a vCPU's hypercall is served when QEMU forwards it (a
 //! channel signal drains that channel's ring into its device at once), and a device whose
 //! wake descriptor is readable ([`crate::vmbus::VmbusDevice::wake_fds`], e.g. netvsp's TAP
-//! while it has room for frames) is polled in the same loop turn. The tick only retries
+//! while it has room for frames) is woken in the same loop turn. The tick only retries
 //! SynIC messages the guest's slot had no room for and polls every device for timed work
 //! (heartbeats, timeouts) and anything a lost signal left behind. The interrupts raised
 //! along the way go to QEMU at the end of each turn.
@@ -191,7 +191,7 @@ impl EventLoop<'_> {
                 Err(e) => return Outcome::LinkFailed(e),
             }
             // A readable descriptor, or one in error (POLLERR/POLLHUP/POLLNVAL are reported
-            // whatever was asked): the device's poll finds out which.
+            // whatever was asked): the device finds out which.
             let ready: Vec<RawFd> = fds[wake_range]
                 .iter()
                 .filter(|p| p.revents != 0)

@@ -15,7 +15,7 @@
 //! be read ([`Netvsp::can_take_frames`], so a TAP full of frames for a guest with no free
 //! section does not wake the event loop over and over); after a guest's receive completion
 //! (followed by a flush of every channel once the completing channel is drained); and on the
-//! tick.
+//! tick while the event loop is not waiting on it (no wake descriptor, a failed read).
 
 use rhv_proto::rndis::{self, MessageHeader, PerPacketInfo, PPI_HASH_VALUE, PPI_TCPIP_CHECKSUM};
 use zerocopy::IntoBytes;
@@ -32,6 +32,17 @@ use crate::vmbus::{warn_allowed, SendError};
 
 /// Most frames taken from the backend per call, so one busy NIC cannot hold the event loop.
 const MAX_FRAMES_PER_POLL: usize = 1024;
+
+/// What made the NIC read the backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TakeOn {
+    /// Its wake descriptor was ready.
+    Wake,
+    /// A receive completion freed sections.
+    Completion,
+    /// The event loop's tick.
+    Tick,
+}
 
 /// An RNDIS data message carrying `frame`, with the RSS hash and the receive checksum info
 /// as per-packet info.
@@ -150,8 +161,8 @@ impl Netvsp {
     }
 
     /// Takes frames from the backend into the channel queues while receive-buffer sections
-    /// are free for them.
-    pub(super) fn receive_from_backend(&mut self) {
+    /// are free for them; `on` says what prompted it (counted in `rx_taken_on`).
+    pub(super) fn receive_from_backend(&mut self, on: TakeOn) {
         for _ in 0..MAX_FRAMES_PER_POLL {
             if !self.can_take_frames() {
                 return;
@@ -171,6 +182,12 @@ impl Netvsp {
                 }
             };
             self.backend_failing = false;
+            let taken = &mut self.stats.rx_taken_on;
+            *match on {
+                TakeOn::Wake => &mut taken.wake,
+                TakeOn::Completion => &mut taken.completion,
+                TakeOn::Tick => &mut taken.tick,
+            } += 1;
             self.accept_frame(len.min(self.frame_buf.len()), &offload);
         }
     }
@@ -331,10 +348,18 @@ impl Netvsp {
         }
     }
 
-    /// The tick's work and a readable backend's: frames from the backend, then every
-    /// channel's queue.
+    /// The tick's work: frames from a backend the event loop is not waiting on (one it waits
+    /// on wakes the NIC itself), then every channel's queue.
     pub(super) fn service(&mut self, set: &mut dyn ChannelSet) {
-        self.receive_from_backend();
+        if self.wake_fd().is_none() {
+            self.receive_from_backend(TakeOn::Tick);
+        }
+        self.flush_all(set);
+    }
+
+    /// The backend's wake descriptor is ready: frames from it, then every channel's queue.
+    pub(super) fn wake(&mut self, set: &mut dyn ChannelSet) {
+        self.receive_from_backend(TakeOn::Wake);
         self.flush_all(set);
     }
 }

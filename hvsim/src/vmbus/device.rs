@@ -7,10 +7,11 @@
 //! sees only opened channels and packets. Every callback runs on the platform's event-loop
 //! thread, so devices need no locking.
 //!
-//! A device runs when the guest gives it something (a packet, ring room) and in
-//! [`VmbusDevice::poll`], which the event loop calls on its tick (timed work) and as soon as
-//! one of the descriptors the device offers in [`VmbusDevice::wake_fds`] is readable (a host
-//! backend with data waiting, such as netvsp's TAP).
+//! A device runs when the guest gives it something (a packet, ring room), in
+//! [`VmbusDevice::poll`], which the event loop calls on its tick (timed work), and in
+//! [`VmbusDevice::on_wake`] as soon as one of the descriptors the device offers in
+//! [`VmbusDevice::wake_fds`] is readable (a host backend with data waiting, such as netvsp's
+//! TAP).
 
 use std::os::unix::io::RawFd;
 
@@ -125,21 +126,26 @@ pub trait VmbusDevice: Send {
         let _ = subchannel_index;
     }
 
-    /// Called every few milliseconds (the event loop's tick) for timed work, and right away
-    /// when one of the device's [`VmbusDevice::wake_fds`] is readable.
+    /// Called every few milliseconds (the event loop's tick) for timed work.
     fn poll(&mut self, ctx: &mut DeviceContext<'_>) {
         let _ = ctx;
     }
 
-    /// Appends the descriptors whose readiness means work for [`VmbusDevice::poll`] (e.g. a
-    /// host backend with data waiting); the event loop waits on them for reading next to
-    /// QEMU's connections and polls the device as soon as one is readable or reports an
-    /// error. Asked again before every wait, so offer a descriptor only while `poll` will
-    /// act on it: one that stays readable while the device leaves it alone (no room for its
-    /// data yet, a failing backend) would wake the loop again and again. The device owns the
-    /// descriptors and keeps them open while it offers them.
+    /// Appends the descriptors whose readiness means work for the device (e.g. a host
+    /// backend with data waiting); the event loop waits on them for reading next to QEMU's
+    /// connections and calls [`VmbusDevice::on_wake`] as soon as one is readable or reports
+    /// an error. Asked again before every wait, so offer a descriptor only while the device
+    /// will act on it: one that stays readable while the device leaves it alone (no room for
+    /// its data yet, a failing backend) would wake the loop again and again. The device owns
+    /// the descriptors and keeps them open while it offers them.
     fn wake_fds(&self, out: &mut Vec<RawFd>) {
         let _ = out;
+    }
+
+    /// One of the descriptors of [`VmbusDevice::wake_fds`] is ready (once per loop turn,
+    /// however many are). The default does what the tick does: [`VmbusDevice::poll`].
+    fn on_wake(&mut self, ctx: &mut DeviceContext<'_>) {
+        self.poll(ctx);
     }
 
     /// A device-specific command from the control interface.

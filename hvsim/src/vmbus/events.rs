@@ -6,7 +6,7 @@
 //! and looks once more, so a packet published in between is never stranded; the poll drains
 //! every open channel as well, which also covers a lost signal. After a drain that handed
 //! the device packets, the device may send on its other channels
-//! ([`VmbusDevice::on_drained`]). A device is also polled outside the tick when one of its
+//! ([`VmbusDevice::on_drained`]). A device is also woken outside the tick when one of its
 //! [`VmbusDevice::wake_fds`] is readable ([`VmbusServer::wake_fds`], [`VmbusServer::wake`]).
 
 use std::os::unix::io::RawFd;
@@ -68,8 +68,9 @@ impl VmbusServer {
         }
     }
 
-    /// Polls, right away, each device that offers one of the `ready` descriptors (those of
-    /// [`VmbusServer::wake_fds`] that poll() found readable or in error).
+    /// Wakes ([`VmbusDevice::on_wake`]), right away, each device that offers one of the
+    /// `ready` descriptors (those of [`VmbusServer::wake_fds`] that poll() found readable or
+    /// in error).
     pub fn wake(&mut self, host: &mut dyn HostToGuest, ready: &[RawFd]) {
         if ready.is_empty() {
             return;
@@ -79,7 +80,7 @@ impl VmbusServer {
             fds.clear();
             self.devices[d].device.wake_fds(&mut fds);
             if fds.iter().any(|fd| ready.contains(fd)) {
-                self.with_context(host, d, |device, ctx| device.poll(ctx));
+                self.with_context(host, d, |device, ctx| device.on_wake(ctx));
             }
         }
     }

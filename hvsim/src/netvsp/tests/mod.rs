@@ -319,8 +319,14 @@ impl Guest {
         HostMessage::parse(&s.payload).unwrap()
     }
 
+    /// The event loop's tick.
     pub fn poll(&mut self) {
         self.nic.service(&mut self.bus);
+    }
+
+    /// The event loop found the backend's wake descriptor ready.
+    pub fn wake(&mut self) {
+        self.nic.wake(&mut self.bus);
     }
 
     /// Linux's `negotiate_nvsp_ver()` loop: returns the version accepted.

@@ -183,7 +183,7 @@ fn a_drain_that_handed_over_packets_tells_the_device() {
 }
 
 #[test]
-fn a_ready_wake_descriptor_polls_only_its_device() {
+fn a_ready_wake_descriptor_wakes_only_its_device() {
     let mut g = Guest::new(proto::VERSION_WIN10_V6_0);
     let mut logs = Vec::new();
     for (i, wake) in [vec![40, 41], vec![50], vec![]].into_iter().enumerate() {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Transmit: a frame goes into a send-buffer section behind its RNDIS data header when it
-//! fits (one copy, the skb is freed at once), or else the header goes into the section and the
-//! frame is sent from its own pages (GPA-direct), the skb kept until the host completes. The
+//! fits (one copy), or else the header goes into the section and the frame is sent from its
+//! own pages (GPA-direct). Either way the skb is kept until the host completes the send, so the
+//! stack sees the frame in flight (TCP small queues and autocorking coalesce what the
+//! application writes meanwhile into large sends instead of one small frame per write). The
 //! section's completion id names the queue and the section; no section or a full ring stops
 //! the queue until a completion wakes it. A frame that asks for a checksum or a large send
 //! carries the per-packet info for it (`offload`) between the data header and the frame.
@@ -104,8 +106,7 @@ impl Session {
                     if owed {
                         queue.signal_owed.store(true, ordering::Relaxed);
                     }
-                    drop(skb);
-                    Ok(None)
+                    Ok(Some(skb))
                 }
                 Err(e) => Err((e, Some(skb))),
             }

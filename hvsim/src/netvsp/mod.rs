@@ -10,13 +10,14 @@
 //!
 //! Frames move host → guest as soon as they can: the TAP is the device's wake descriptor
 //! ([`VmbusDevice::wake_fds`]) while receive-buffer sections are free for more frames, so the
-//! event loop polls the NIC the moment the host kernel queues a frame; a receive completion
+//! event loop wakes the NIC the moment the host kernel queues a frame; a receive completion
 //! of the guest takes more frames at once and, once the server has handed over the channel's
 //! packets ([`VmbusDevice::on_drained`]), sends what waits on every channel, not only on the
 //! completing one. With no section free the TAP is left alone (its queue is the backlog)
 //! until completions free some. The event loop's tick (a few milliseconds) reads the TAP only
 //! while it is not waited on (no wake descriptor, or a failed read) and flushes what is left
 //! (link indications).
+//!
 //! Protocol references: drivers/net/hyperv/{netvsc.c,rndis_filter.c,hyperv_net.h} and
 //! include/linux/rndis.h in Linux 7.3, [MS-RNDIS]; wire layouts in `rhv_proto::{nvsp, rndis,
 //! ndis}`.

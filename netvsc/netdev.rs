@@ -112,7 +112,6 @@ mod ffi {
         ) -> c_int;
         pub(super) fn rhv_netvsc_skb_free(skb: *mut RawSkb);
         pub(super) fn rhv_netvsc_skb_consume_napi(skb: *mut RawSkb);
-        pub(super) fn rhv_netvsc_skb_consume(skb: *mut RawSkb);
     }
 }
 

@@ -610,12 +610,6 @@ void rhv_netvsc_skb_free(struct sk_buff *skb)
 	dev_kfree_skb_any(skb);
 }
 
-/* A sent skb (copied into a send section), freed in any context. */
-void rhv_netvsc_skb_consume(struct sk_buff *skb)
-{
-	dev_consume_skb_any(skb);
-}
-
 /* A sent skb the host completed, freed from a NAPI poll (its head cached for reuse). */
 void rhv_netvsc_skb_consume_napi(struct sk_buff *skb)
 {

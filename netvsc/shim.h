@@ -70,7 +70,6 @@ int rhv_netvsc_buf_write_skb(const u64 *pfns, u32 npfns, u32 offset, struct sk_b
 			     u32 len);
 void rhv_netvsc_skb_free(struct sk_buff *skb);
 void rhv_netvsc_skb_consume_napi(struct sk_buff *skb);
-void rhv_netvsc_skb_consume(struct sk_buff *skb);
 
 /* Defined in Rust (netvsc/netdev.rs). */
 int rhv_netvsc_rs_open(const void *ctx);

@@ -83,6 +83,7 @@ pub trait GuestToHost {
     ) -> HvStatus;
 
     /// Called regularly (every few milliseconds) from the event loop, so devices can do
-    /// timed work (heartbeats, timeouts) and poll their backends.
+    /// timed work (heartbeats, timeouts) and look at their backends (which can also wake
+    /// them sooner: `VmbusServer::wake`).
     fn poll(&mut self, host: &mut dyn HostToGuest);
 }

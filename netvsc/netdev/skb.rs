@@ -161,13 +161,6 @@ impl Skb {
         self.raw.as_ptr()
     }
 
-    /// Frees the skb of a frame that was sent (copied out), as consumed, not dropped.
-    pub(crate) fn consume(self) {
-        let raw = self.into_raw();
-        // SAFETY: owned (invariant), given up by `into_raw`, freed once.
-        unsafe { ffi::rhv_netvsc_skb_consume(raw) }
-    }
-
     /// Frees the skb of a completed send from a NAPI poll, as consumed (not dropped), its
     /// head going to the CPU's NAPI cache for the next received frame.
     pub(crate) fn consume_in_poll(self) {

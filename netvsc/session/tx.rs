@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Transmit: a frame goes into a send-buffer section behind its RNDIS data header when it
-//! fits (one copy, the skb is freed at once), or else the header goes into the section and the
-//! frame is sent from its own pages (GPA-direct), the skb kept until the host completes. The
+//! fits (one copy), or else the header goes into the section and the frame is sent from its
+//! own pages (GPA-direct). Either way the skb is kept until the host completes the send, so the
+//! stack sees the frame in flight (TCP small queues and autocorking coalesce what the
+//! application writes meanwhile into large sends instead of one small frame per write). The
 //! section's completion id names the queue and the section; no section or a full ring stops
 //! the queue until a completion wakes it. A frame that asks for a checksum or a large send
 //! carries the per-packet info for it (`offload`) between the data header and the frame.
@@ -141,7 +143,10 @@ impl Session {
         }
     }
 
-    /// Sends a frame that fits a section behind its RNDIS header: copied, freed at once.
+    /// Sends a frame that fits a section behind its RNDIS header: copied. The section keeps
+    /// the skb until the host completes the send, as for a page send and as hv_netvsc does,
+    /// so the stack sees the frame in flight: TCP small queues and autocorking coalesce what
+    /// the application writes meanwhile into large sends instead of one small frame per write.
     fn send_copied(&self, queue: &Queue, q: u16, skb: Skb, header: &[u8], size: usize) -> Xmit {
         let lease = match self.take_section(q, None) {
             Ok(lease) => lease,
@@ -156,23 +161,25 @@ impl Session {
             // CAST: at most the section size.
             send_buffer_section_size: (hlen + skb.len() as usize) as u32,
         };
-        let sent = self
+        let copied = self
             .dp
             .send
             .write(offset, header)
-            .and_then(|()| self.dp.send.write_skb(offset + hlen, &skb))
-            .and_then(|()| {
-                queue
-                    .channel
-                    .send_batched(&nvsp::encode(&m), trans_data(q, lease), true)
-            });
-        match sent {
+            .and_then(|()| self.dp.send.write_skb(offset + hlen, &skb));
+        if let Err(e) = copied {
+            return self.unsent(q, lease, e, Some(skb));
+        }
+        // Attached before the packet is in the ring, so the completion always finds it.
+        self.dp.sections.lock().attach(lease, skb);
+        match queue
+            .channel
+            .send_batched(&nvsp::encode(&m), trans_data(q, lease), true)
+        {
             Ok(owed) => {
                 Self::owe_signal(queue, owed);
-                skb.consume();
                 Xmit::Sent
             }
-            Err(e) => self.unsent(q, lease, e, Some(skb)),
+            Err(e) => self.unsent(q, lease, e, None),
         }
     }
 

@@ -1,8 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The one thread that serves a running guest: poll() over QEMU's connections (and any extra
-//! [`EventSource`], such as the future control socket), a tick every [`TICK`] for timed work,
-//! and the checks for QEMU's exit, the deadline and SIGINT/SIGTERM.
+//! The one thread that serves a running guest: poll() over QEMU's connections, the VMBus
+//! devices' wake descriptors and any extra [`EventSource`] (the control socket), a tick every
+//! [`TICK`] for timed work, and the checks for QEMU's exit, the deadline and SIGINT/SIGTERM.
+//!
+//! Work happens as soon as it can: a vCPU's hypercall is served when QEMU forwards it (a
+//! channel signal drains that channel's ring into its device at once), and a device whose
+//! wake descriptor is readable ([`crate::vmbus::VmbusDevice::wake_fds`], e.g. netvsp's TAP
+//! while it has room for frames) is woken in the same loop turn. The tick only retries
+//! SynIC messages the guest's slot had no room for and polls every device for timed work
+//! (heartbeats, timeouts) and anything a lost signal left behind. The interrupts raised
+//! along the way go to QEMU at the end of each turn.
 
+use std::os::unix::io::RawFd;
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -136,6 +145,14 @@ impl EventLoop<'_> {
             let mut fds = Vec::new();
             self.link.poll_fds(&mut fds);
             let link_fds = fds.len();
+            let mut wake_fds = Vec::new();
+            self.server.wake_fds(&mut wake_fds);
+            fds.extend(wake_fds.iter().map(|&fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }));
+            let wake_range = link_fds..fds.len();
             let mut source_ranges = Vec::with_capacity(self.sources.len());
             for s in &self.sources {
                 let start = fds.len();
@@ -173,6 +190,14 @@ impl EventLoop<'_> {
                 Ok(_) => {}
                 Err(e) => return Outcome::LinkFailed(e),
             }
+            // A readable descriptor, or one in error (POLLERR/POLLHUP/POLLNVAL are reported
+            // whatever was asked): the device finds out which.
+            let ready: Vec<RawFd> = fds[wake_range]
+                .iter()
+                .filter(|p| p.revents != 0)
+                .map(|p| p.fd)
+                .collect();
+            self.server.wake(&mut self.platform, &ready);
             for (source, range) in self.sources.iter_mut().zip(source_ranges) {
                 if let SourceAction::Stop(code) =
                     source.on_ready(&fds[range], &mut self.platform, &mut self.server)

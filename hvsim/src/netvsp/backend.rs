@@ -3,6 +3,7 @@
 //! never blocking. [`super::tap::Tap`] is the real backend; tests plug in a queue.
 
 use std::io;
+use std::os::unix::io::RawFd;
 
 use super::vnet::VnetHeader;
 
@@ -16,4 +17,12 @@ pub trait NetBackend: Send {
     /// Receives one frame into `buf` if one is waiting, with what the host network says of
     /// its checksum; `Ok(None)` when there is none.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, VnetHeader)>>;
+
+    /// A descriptor that polls readable while [`NetBackend::recv`] has a frame (or an error)
+    /// to give, so the NIC can take frames as they arrive instead of on the next tick;
+    /// `None` for a backend that cannot say (it is read on the tick and after the guest's
+    /// receive completions only). The backend keeps it open.
+    fn wake_fd(&self) -> Option<RawFd> {
+        None
+    }
 }

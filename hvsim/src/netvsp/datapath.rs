@@ -8,8 +8,14 @@
 //! free (the rest waits in the TAP's queue), filtered as the guest's packet filter says,
 //! completed (a checksum the host kernel left to us), wrapped into RNDIS data messages (with
 //! the RSS hash and the receive checksum info), queued on the channel RSS picks and
-//! sent in batches of transfer-page packets. A full ring keeps the queue for the next poll
-//! or the guest's signal; completions and control answers go first.
+//! sent in batches of transfer-page packets. A full ring keeps the queue until the guest
+//! makes room (or the next poll); completions and control answers go first.
+//!
+//! When the backend is read: when its wake descriptor is readable, offered only while it can
+//! be read ([`Netvsp::can_take_frames`], so a TAP full of frames for a guest with no free
+//! section does not wake the event loop over and over); after a guest's receive completion
+//! (followed by a flush of every channel once the completing channel is drained); and on the
+//! tick while the event loop is not waiting on it (no wake descriptor, a failed read).
 
 use rhv_proto::rndis::{self, MessageHeader, PerPacketInfo, PPI_HASH_VALUE, PPI_TCPIP_CHECKSUM};
 use zerocopy::IntoBytes;
@@ -26,6 +32,17 @@ use crate::vmbus::{warn_allowed, SendError};
 
 /// Most frames taken from the backend per call, so one busy NIC cannot hold the event loop.
 const MAX_FRAMES_PER_POLL: usize = 1024;
+
+/// What made the NIC read the backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TakeOn {
+    /// Its wake descriptor was ready.
+    Wake,
+    /// A receive completion freed sections.
+    Completion,
+    /// The event loop's tick.
+    Tick,
+}
 
 /// An RNDIS data message carrying `frame`, with the RSS hash and the receive checksum info
 /// as per-packet info.
@@ -121,26 +138,56 @@ impl Netvsp {
         Ok(())
     }
 
+    /// Whether [`Netvsp::receive_from_backend`] would read a frame now: while the guest can
+    /// take frames, only if a receive-buffer section is free for one more than those queued;
+    /// before that (RNDIS not initialised, no primary channel) frames are read and dropped.
+    pub(super) fn can_take_frames(&self) -> bool {
+        let deliverable = self.rndis.initialized && self.queues.contains_key(&0);
+        if !deliverable {
+            return true;
+        }
+        let queued: usize = self.queues.values().map(|q| q.rndis.len()).sum();
+        let free = self.recv.as_ref().map_or(0, |r| r.free_sections());
+        free > queued
+    }
+
+    /// The backend's descriptor, for the event loop to wait on, while frames can be taken
+    /// from it and it has not failed.
+    pub(super) fn wake_fd(&self) -> Option<std::os::unix::io::RawFd> {
+        if self.backend_failing || !self.can_take_frames() {
+            return None;
+        }
+        self.backend.wake_fd()
+    }
+
     /// Takes frames from the backend into the channel queues while receive-buffer sections
-    /// are free for them.
-    pub(super) fn receive_from_backend(&mut self) {
+    /// are free for them; `on` says what prompted it (counted in `rx_taken_on`).
+    pub(super) fn receive_from_backend(&mut self, on: TakeOn) {
         for _ in 0..MAX_FRAMES_PER_POLL {
-            let queued: usize = self.queues.values().map(|q| q.rndis.len()).sum();
-            let free = self.recv.as_ref().map_or(0, |r| r.free_sections());
-            let deliverable = self.rndis.initialized && self.queues.contains_key(&0);
-            if deliverable && free <= queued {
+            if !self.can_take_frames() {
                 return;
             }
             let (len, offload) = match self.backend.recv(&mut self.frame_buf) {
                 Ok(Some(got)) => got,
-                Ok(None) => return,
+                Ok(None) => {
+                    self.backend_failing = false;
+                    return;
+                }
                 Err(e) => {
+                    self.backend_failing = true;
                     if warn_allowed() {
                         tracing::warn!(device = "netvsp", "backend receive failed: {e}");
                     }
                     return;
                 }
             };
+            self.backend_failing = false;
+            let taken = &mut self.stats.rx_taken_on;
+            *match on {
+                TakeOn::Wake => &mut taken.wake,
+                TakeOn::Completion => &mut taken.completion,
+                TakeOn::Tick => &mut taken.tick,
+            } += 1;
             self.accept_frame(len.min(self.frame_buf.len()), &offload);
         }
     }
@@ -282,14 +329,38 @@ impl Netvsp {
         }
     }
 
-    /// Periodic work: frames from the backend, then every channel's queue.
-    pub(super) fn service(&mut self, set: &mut dyn ChannelSet) {
-        self.receive_from_backend();
+    /// Sends what waits on every open channel.
+    pub(super) fn flush_all(&mut self, set: &mut dyn ChannelSet) {
+        self.flush_wanted = false;
         for index in set.open_channels() {
             if self.queues.get(&index).is_some_and(|q| !q.is_empty()) {
                 set.with_channel(index, &mut |ch| self.flush(ch));
             }
         }
+    }
+
+    /// After the server handed over one channel's packets: if receive completions among
+    /// them freed sections, every channel's queue (frames RSS put on other channels than the
+    /// completing one would otherwise wait for the next poll).
+    pub(super) fn after_drain(&mut self, set: &mut dyn ChannelSet) {
+        if self.flush_wanted {
+            self.flush_all(set);
+        }
+    }
+
+    /// The tick's work: frames from a backend the event loop is not waiting on (one it waits
+    /// on wakes the NIC itself), then every channel's queue.
+    pub(super) fn service(&mut self, set: &mut dyn ChannelSet) {
+        if self.wake_fd().is_none() {
+            self.receive_from_backend(TakeOn::Tick);
+        }
+        self.flush_all(set);
+    }
+
+    /// The backend's wake descriptor is ready: frames from it, then every channel's queue.
+    pub(super) fn wake(&mut self, set: &mut dyn ChannelSet) {
+        self.receive_from_backend(TakeOn::Wake);
+        self.flush_all(set);
     }
 }
 

@@ -7,6 +7,17 @@
 //! from the guest arrive as RNDIS data messages in send-buffer sections or GPA-direct page
 //! ranges and go to the TAP; frames from the TAP are copied into receive-buffer sections and
 //! announced with transfer-page packets, on the channel the guest's RSS table picks.
+//!
+//! Frames move host → guest as soon as they can: the TAP is the device's wake descriptor
+//! ([`VmbusDevice::wake_fds`]) while receive-buffer sections are free for more frames, so the
+//! event loop wakes the NIC the moment the host kernel queues a frame; a receive completion
+//! of the guest takes more frames at once and, once the server has handed over the channel's
+//! packets ([`VmbusDevice::on_drained`]), sends what waits on every channel, not only on the
+//! completing one. With no section free the TAP is left alone (its queue is the backlog)
+//! until completions free some. The event loop's tick (a few milliseconds) reads the TAP only
+//! while it is not waited on (no wake descriptor, or a failed read) and flushes what is left
+//! (link indications).
+//!
 //! Protocol references: drivers/net/hyperv/{netvsc.c,rndis_filter.c,hyperv_net.h} and
 //! include/linux/rndis.h in Linux 7.3, [MS-RNDIS]; wire layouts in `rhv_proto::{nvsp, rndis,
 //! ndis}`.
@@ -30,7 +41,9 @@
 //!   frames flow while the link is down. Answers `{"link_up":BOOL}`.
 //! - `{"op":"stats"}`: counters since the NIC was created — `to_guest` and `from_guest`
 //!   (`frames`, `bytes`, `drops`), `filtered` (frames from the TAP nobody asked for: RNDIS not
-//!   initialised, packet filter, link down), `bad_packets` (malformed or unexpected packets
+//!   initialised, packet filter, link down), `rx_taken_on` (frames read from the TAP when it
+//!   woke the NIC, after a receive completion, on the tick: `wake`, `completion`, `tick`),
+//!   `bad_packets` (malformed or unexpected packets
 //!   from the guest), `csum_offloaded` and `lso_frames`/`lso_bytes`/`lso_ipv6_frames` (guest frames whose
 //!   checksum the host filled in / that the host kernel segmented), `rx_csum_verified`
 //!   (frames to the guest announced with a verified checksum) — and the state: `link_up`, `nvsp_version`, `ndis_version`, `mtu`,
@@ -67,6 +80,7 @@ mod vnet;
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::unix::io::RawFd;
 
 use rhv_proto::guid::Guid;
 
@@ -117,6 +131,20 @@ pub struct NetStats {
     pub lso_ipv6_frames: u64,
     /// Frames to the guest announced with a verified checksum.
     pub rx_csum_verified: u64,
+    /// Frames taken from the backend, by what prompted the read.
+    pub rx_taken_on: TakenOn,
+}
+
+/// Frames taken from the backend per occasion (`rx_taken_on` in `stats`): how much of the
+/// host → guest traffic moved as soon as it arrived and how much waited for the tick.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TakenOn {
+    /// The backend's wake descriptor was readable.
+    pub wake: u64,
+    /// A receive completion of the guest freed sections.
+    pub completion: u64,
+    /// The event loop's tick (a backend without a wake descriptor, or one that failed).
+    pub tick: u64,
 }
 
 /// A synthetic NIC. See the module documentation.
@@ -143,6 +171,12 @@ pub struct Netvsp {
     gather_buf: Vec<u8>,
     /// Bad packets armed by the `misbehave` command.
     misbehaviour: crate::misbehave::Plan<misbehave::BadPacket>,
+    /// A receive completion freed sections since the last flush of every channel: frames
+    /// queued on other channels than the completing one may go now (`on_drained`).
+    flush_wanted: bool,
+    /// The backend's last receive failed: its wake descriptor is not offered (it would stay
+    /// ready) until a receive on the tick succeeds again.
+    backend_failing: bool,
 }
 
 impl Netvsp {
@@ -175,6 +209,8 @@ impl Netvsp {
             frame_buf: vec![0; 65_536 + 64],
             gather_buf: Vec::new(),
             misbehaviour: crate::misbehave::Plan::default(),
+            flush_wanted: false,
+            backend_failing: false,
         }
     }
 
@@ -222,6 +258,7 @@ impl Netvsp {
             "lso_bytes": self.stats.lso_bytes,
             "lso_ipv6_frames": self.stats.lso_ipv6_frames,
             "rx_csum_verified": self.stats.rx_csum_verified,
+            "rx_taken_on": self.stats.rx_taken_on,
             "offload_offered": self.config.offload,
             "offload": self.rndis.offload,
             "link_up": self.rndis.link_up,
@@ -270,8 +307,20 @@ impl VmbusDevice for Netvsp {
         }
     }
 
+    fn on_drained(&mut self, ctx: &mut DeviceContext<'_>) {
+        self.after_drain(ctx);
+    }
+
     fn poll(&mut self, ctx: &mut DeviceContext<'_>) {
         self.service(ctx);
+    }
+
+    fn wake_fds(&self, out: &mut Vec<RawFd>) {
+        out.extend(self.wake_fd());
+    }
+
+    fn on_wake(&mut self, ctx: &mut DeviceContext<'_>) {
+        self.wake(ctx);
     }
 
     fn control(&mut self, command: &serde_json::Value) -> Result<serde_json::Value, ControlError> {

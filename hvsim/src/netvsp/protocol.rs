@@ -337,8 +337,11 @@ impl Netvsp {
                         "guest refused a receive"
                     );
                 }
-                // Sections came free: take more frames from the host network.
-                self.receive_from_backend();
+                // Sections came free: take more frames from the host network now. Those RSS
+                // put on other channels, and frames already waiting there for sections, go
+                // out when the server has drained this channel (`on_drained`).
+                self.receive_from_backend(super::datapath::TakeOn::Completion);
+                self.flush_wanted = true;
                 Ok(())
             }
             _ => Err(PacketError::Misplaced(nvsp::message_type(packet.payload)?)),

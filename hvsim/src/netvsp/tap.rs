@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A Linux TAP interface as the NIC's backend: `/dev/net/tun` attached to an interface by name
 //! with TUNSETIFF (`IFF_TAP | IFF_NO_PI`: plain Ethernet frames, no packet-info prefix), in
-//! non-blocking mode so the event loop can poll it. The interface is created if it does not
-//! exist (that needs CAP_NET_ADMIN) and persists only while hvsim holds it, unless it was made
-//! persistent beforehand (`ip tuntap add dev NAME mode tap`).
+//! non-blocking mode so the event loop can poll it (its descriptor is the NIC's wake
+//! descriptor). The interface is created if it does not exist (that needs CAP_NET_ADMIN) and
+//! persists only while hvsim holds it, unless it was made persistent beforehand
+//! (`ip tuntap add dev NAME mode tap`).
 //!
 //! With offload, the TAP is opened with `IFF_VNET_HDR`: every frame both ways carries a
 //! [`VnetHeader`] first, so the host kernel fills in checksums and segments large sends for
@@ -15,7 +16,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, RawFd};
 
 use super::backend::NetBackend;
 use super::vnet::VnetHeader;
@@ -131,6 +132,10 @@ impl NetBackend for Tap {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn wake_fd(&self) -> Option<RawFd> {
+        Some(self.file.as_raw_fd())
     }
 }
 

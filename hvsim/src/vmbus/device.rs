@@ -6,6 +6,14 @@
 //! The server owns the protocol (offers, GPADLs, open/close, rescind, ring buffers); a device
 //! sees only opened channels and packets. Every callback runs on the platform's event-loop
 //! thread, so devices need no locking.
+//!
+//! A device runs when the guest gives it something (a packet, ring room), in
+//! [`VmbusDevice::poll`], which the event loop calls on its tick (timed work), and in
+//! [`VmbusDevice::on_wake`] as soon as one of the descriptors the device offers in
+//! [`VmbusDevice::wake_fds`] is readable (a host backend with data waiting, such as netvsp's
+//! TAP).
+
+use std::os::unix::io::RawFd;
 
 use rhv_proto::ring::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED};
 use rhv_proto::vmbus as proto;
@@ -104,14 +112,40 @@ pub trait VmbusDevice: Send {
         let _ = ch;
     }
 
+    /// The server has handed over every packet it found on one channel (and called
+    /// [`VmbusDevice::on_writable`] if that was due). A device whose packets on one channel
+    /// make work for its other channels sends it here (netvsp: a receive completion frees
+    /// buffer sections that frames queued for other channels wait for), instead of leaving it
+    /// to the next [`VmbusDevice::poll`].
+    fn on_drained(&mut self, ctx: &mut DeviceContext<'_>) {
+        let _ = ctx;
+    }
+
     /// The channel closed (guest close, rescind, unload, or a failed ring).
     fn on_close(&mut self, subchannel_index: u16) {
         let _ = subchannel_index;
     }
 
-    /// Called every few milliseconds for timed work.
+    /// Called every few milliseconds (the event loop's tick) for timed work.
     fn poll(&mut self, ctx: &mut DeviceContext<'_>) {
         let _ = ctx;
+    }
+
+    /// Appends the descriptors whose readiness means work for the device (e.g. a host
+    /// backend with data waiting); the event loop waits on them for reading next to QEMU's
+    /// connections and calls [`VmbusDevice::on_wake`] as soon as one is readable or reports
+    /// an error. Asked again before every wait, so offer a descriptor only while the device
+    /// will act on it: one that stays readable while the device leaves it alone (no room for
+    /// its data yet, a failing backend) would wake the loop again and again. The device owns
+    /// the descriptors and keeps them open while it offers them.
+    fn wake_fds(&self, out: &mut Vec<RawFd>) {
+        let _ = out;
+    }
+
+    /// One of the descriptors of [`VmbusDevice::wake_fds`] is ready (once per loop turn,
+    /// however many are). The default does what the tick does: [`VmbusDevice::poll`].
+    fn on_wake(&mut self, ctx: &mut DeviceContext<'_>) {
+        self.poll(ctx);
     }
 
     /// A device-specific command from the control interface.

@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Channel traffic: the guest's HvSignalEvent on a channel's connection id, draining the
-//! guest → host ring into the device, and the periodic poll.
+//! guest → host ring into the device, the periodic poll and the devices' wake descriptors.
 //!
 //! The host masks the guest's interrupts while it drains, publishes the read index, unmasks
 //! and looks once more, so a packet published in between is never stranded; the poll drains
-//! every open channel as well, which also covers a lost signal.
+//! every open channel as well, which also covers a lost signal. After a drain that handed
+//! the device packets, the device may send on its other channels
+//! ([`VmbusDevice::on_drained`]). A device is also woken outside the tick when one of its
+//! [`VmbusDevice::wake_fds`] is readable ([`VmbusServer::wake_fds`], [`VmbusServer::wake`]).
+
+use std::os::unix::io::RawFd;
 
 use rhv_proto::vmbus as proto;
 
 use super::device::{signal_guest, ChannelHandle, DeviceContext, DeviceRequest, IncomingPacket};
 use super::offers::relid_of_connection_id;
 use super::ring::{HostRingError, RawPacket};
-use super::{warn_allowed, VmbusServer};
+use super::{warn_allowed, VmbusDevice, VmbusServer};
 use crate::hv::{HostToGuest, HvStatus};
 
 /// Drain rounds per service call; the rest waits for the next poll so one busy channel
@@ -51,18 +56,53 @@ impl VmbusServer {
         }
         self.service_all(host);
         for d in 0..self.devices.len() {
-            let mut requests = Vec::new();
-            let slot = &mut self.devices[d];
-            let mut ctx = DeviceContext {
-                name: &slot.offer.name,
-                channels: &mut slot.channels,
-                host: &mut *host,
-                requests: &mut requests,
-                gpadls: &self.gpadls,
-            };
-            slot.device.poll(&mut ctx);
-            self.run_requests(host, d, requests);
+            self.with_context(host, d, |device, ctx| device.poll(ctx));
         }
+    }
+
+    /// Every device's wake descriptors ([`VmbusDevice::wake_fds`]), for the event loop to
+    /// wait on for reading; asked before every wait.
+    pub fn wake_fds(&self, out: &mut Vec<RawFd>) {
+        for slot in &self.devices {
+            slot.device.wake_fds(out);
+        }
+    }
+
+    /// Wakes ([`VmbusDevice::on_wake`]), right away, each device that offers one of the
+    /// `ready` descriptors (those of [`VmbusServer::wake_fds`] that poll() found readable or
+    /// in error).
+    pub fn wake(&mut self, host: &mut dyn HostToGuest, ready: &[RawFd]) {
+        if ready.is_empty() {
+            return;
+        }
+        let mut fds = Vec::new();
+        for d in 0..self.devices.len() {
+            fds.clear();
+            self.devices[d].device.wake_fds(&mut fds);
+            if fds.iter().any(|fd| ready.contains(fd)) {
+                self.with_context(host, d, |device, ctx| device.on_wake(ctx));
+            }
+        }
+    }
+
+    /// Runs `f` on device `d` with its channels, then what it asked the server to do.
+    fn with_context(
+        &mut self,
+        host: &mut dyn HostToGuest,
+        d: usize,
+        f: impl FnOnce(&mut dyn VmbusDevice, &mut DeviceContext<'_>),
+    ) {
+        let mut requests = Vec::new();
+        let slot = &mut self.devices[d];
+        let mut ctx = DeviceContext {
+            name: &slot.offer.name,
+            channels: &mut slot.channels,
+            host: &mut *host,
+            requests: &mut requests,
+            gpadls: &self.gpadls,
+        };
+        f(&mut *slot.device, &mut ctx);
+        self.run_requests(host, d, requests);
     }
 
     fn service_all(&mut self, host: &mut dyn HostToGuest) {
@@ -75,8 +115,10 @@ impl VmbusServer {
 
     /// Drains the guest → host ring of an open channel into its device, and tells the device
     /// when room it waited for in the host → guest ring has appeared.
+    /// Then, if it handed over packets, lets the device send on its other channels.
     pub(super) fn service_channel(&mut self, host: &mut dyn HostToGuest, d: usize, c: usize) {
         let mut requests = Vec::new();
+        let mut handed = false;
         for _ in 0..MAX_DRAIN_ROUNDS {
             // Nothing to read may still be a signal that the guest made room for the host.
             let packets = match self.drain_ring(host, d, c) {
@@ -123,8 +165,12 @@ impl VmbusServer {
             if packets.is_empty() {
                 break;
             }
+            handed = true;
         }
         self.run_requests(host, d, requests);
+        if handed {
+            self.with_context(host, d, |device, ctx| device.on_drained(ctx));
+        }
     }
 
     /// Copies every published packet out of the channel's guest → host ring. `None` if the

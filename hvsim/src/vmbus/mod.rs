@@ -2,9 +2,11 @@
 //! The VMBus server: the host half of the VMBus control protocol and of every channel.
 //!
 //! The platform hands it each HvPostMessage and HvSignalEvent of the guest ([`GuestToHost`])
-//! and calls [`GuestToHost::poll`] every few milliseconds; the server answers with SynIC
-//! messages and event flags on SINT 2 through [`HostToGuest`]. Devices ([`VmbusDevice`]) are
-//! added before the guest connects (or later, as hot-add) and see only open channels.
+//! and calls [`GuestToHost::poll`] every few milliseconds; the event loop also waits on the
+//! devices' wake descriptors ([`VmbusServer::wake_fds`]) and has a ready one's device woken
+//! at once ([`VmbusServer::wake`]). The server answers with SynIC messages and event flags on
+//! SINT 2 through [`HostToGuest`]. Devices ([`VmbusDevice`]) are added before the guest
+//! connects (or later, as hot-add) and see only open channels.
 //!
 //! Files by concern: `connection` (version negotiation), `session` (offers, rescind,
 //! sub-channels, unload), `channel` (GPADL messages, open/close/modify), `gpadl` (GPADL

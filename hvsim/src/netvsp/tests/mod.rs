@@ -8,9 +8,11 @@ mod malformed;
 mod offload;
 mod protocol;
 mod traffic;
+mod wake;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
+use std::os::unix::io::RawFd;
 use std::sync::{Arc, Mutex};
 
 use rhv_proto::nvsp::{self, HostMessage};
@@ -136,6 +138,10 @@ pub struct WireState {
     /// Offload headers of the frames in `from_host` (none: all zero).
     pub from_host_offload: VecDeque<VnetHeader>,
     pub fail_sends: bool,
+    /// Fail receives as a TAP that went away does.
+    pub fail_recvs: bool,
+    /// The descriptor the backend claims (a number only: the tests never poll it).
+    pub wake_fd: Option<RawFd>,
 }
 
 #[derive(Clone, Default)]
@@ -153,6 +159,9 @@ impl NetBackend for Wire {
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, VnetHeader)>> {
         let mut w = self.0.lock().unwrap();
+        if w.fail_recvs {
+            return Err(io::Error::other("wire cut"));
+        }
         let Some(f) = w.from_host.pop_front() else {
             return Ok(None);
         };
@@ -160,6 +169,9 @@ impl NetBackend for Wire {
         let n = f.len().min(buf.len());
         buf[..n].copy_from_slice(&f[..n]);
         Ok(Some((n, offload)))
+    }
+    fn wake_fd(&self) -> Option<RawFd> {
+        self.0.lock().unwrap().wake_fd
     }
 }
 
@@ -307,8 +319,14 @@ impl Guest {
         HostMessage::parse(&s.payload).unwrap()
     }
 
+    /// The event loop's tick.
     pub fn poll(&mut self) {
         self.nic.service(&mut self.bus);
+    }
+
+    /// The event loop found the backend's wake descriptor ready.
+    pub fn wake(&mut self) {
+        self.nic.wake(&mut self.bus);
     }
 
     /// Linux's `negotiate_nvsp_ver()` loop: returns the version accepted.
@@ -437,7 +455,8 @@ impl Guest {
     }
 
     /// Reads every transfer-page packet the host sent on `channel` and completes each, as
-    /// `netvsc_receive()` does; returns the RNDIS messages in order. Other packets stay.
+    /// `netvsc_receive()` does; returns the RNDIS messages in order. Other packets stay. The
+    /// NIC then sees the end of the drain, as the server tells it after a signal.
     pub fn receive(&mut self, channel: u16) -> Vec<Received> {
         let mut out = Vec::new();
         let mut others = VecDeque::new();
@@ -469,23 +488,30 @@ impl Guest {
                     .unwrap();
                 out.push(Received { channel, bytes });
             }
-            let done = nvsp::encode(&nvsp::SendRndisPacketComplete {
-                status: nvsp::STATUS_SUCCESS,
-            });
-            let p = IncomingPacket {
-                packet_type: PacketType::Completion as u16,
-                flags: 0,
-                trans_id: s.trans_id,
-                extra: &[],
-                payload: &done[..8],
-            };
-            let mut h = self.bus.handle(channel);
-            self.nic.handle_packet(&mut h, &p);
+            self.complete_transfer(channel, s.trans_id);
         }
         if let Some(ch) = self.bus.channels.get_mut(&channel) {
             ch.sent = others;
         }
+        self.nic.after_drain(&mut self.bus);
         out
+    }
+
+    /// Completes one transfer-page packet the way [`Guest::receive`] does, without the end of
+    /// the drain.
+    pub fn complete_transfer(&mut self, channel: u16, trans_id: u64) {
+        let done = nvsp::encode(&nvsp::SendRndisPacketComplete {
+            status: nvsp::STATUS_SUCCESS,
+        });
+        let p = IncomingPacket {
+            packet_type: PacketType::Completion as u16,
+            flags: 0,
+            trans_id,
+            extra: &[],
+            payload: &done[..8],
+        };
+        let mut h = self.bus.handle(channel);
+        self.nic.handle_packet(&mut h, &p);
     }
 
     pub fn next_request_id(&mut self) -> u32 {

@@ -95,15 +95,20 @@ pub struct DeviceLog {
     pub writable: u32,
     pub send_errors: Vec<SendError>,
     pub polls: u32,
+    /// `on_drained` calls.
+    pub drained: u32,
 }
 
 /// A device that echoes every packet back as a completion, asks for sub-channels when a
-/// packet says `sub:N`, and can be told to refuse opens or flood the guest.
+/// packet says `sub:N`, and can be told to refuse opens, flood the guest or offer wake
+/// descriptors.
 pub struct TestDevice {
     pub params: OfferParams,
     pub log: Arc<Mutex<DeviceLog>>,
     pub refuse_open: bool,
     pub flood: bool,
+    /// What `wake_fds` offers (numbers only: the server tests never poll them).
+    pub wake: Vec<std::os::unix::io::RawFd>,
 }
 
 impl TestDevice {
@@ -123,6 +128,7 @@ impl TestDevice {
                 log: log.clone(),
                 refuse_open: false,
                 flood: false,
+                wake: Vec::new(),
             },
             log,
         )
@@ -173,6 +179,12 @@ impl VmbusDevice for TestDevice {
                 }
             }
         }
+    }
+    fn on_drained(&mut self, _ctx: &mut DeviceContext<'_>) {
+        self.log.lock().unwrap().drained += 1;
+    }
+    fn wake_fds(&self, out: &mut Vec<std::os::unix::io::RawFd>) {
+        out.extend_from_slice(&self.wake);
     }
     fn control(&mut self, command: &serde_json::Value) -> Result<serde_json::Value, ControlError> {
         Ok(serde_json::json!({ "echo": command }))

@@ -161,6 +161,54 @@ fn poll_picks_up_packets_without_a_signal() {
 }
 
 #[test]
+fn a_drain_that_handed_over_packets_tells_the_device() {
+    let (mut g, log, ch) = open_test_channel(2);
+    // A signal with nothing to read (the guest made room, or a stray one) is no drain.
+    assert_eq!(g.signal(ch.connection_id), HvStatus::Success);
+    assert_eq!(log.lock().unwrap().drained, 0);
+    for id in 1..=3 {
+        ch.outbound.guest_write(&g.host.mem, id, b"data").unwrap();
+    }
+    assert_eq!(g.signal(ch.connection_id), HvStatus::Success);
+    {
+        let log = log.lock().unwrap();
+        assert_eq!((log.packets.len(), log.drained), (3, 1));
+    }
+    g.poll();
+    assert_eq!(log.lock().unwrap().drained, 1);
+    // The poll's drain counts as well.
+    ch.outbound.guest_write(&g.host.mem, 4, b"data").unwrap();
+    g.poll();
+    assert_eq!(log.lock().unwrap().drained, 2);
+}
+
+#[test]
+fn a_ready_wake_descriptor_wakes_only_its_device() {
+    let mut g = Guest::new(proto::VERSION_WIN10_V6_0);
+    let mut logs = Vec::new();
+    for (i, wake) in [vec![40, 41], vec![50], vec![]].into_iter().enumerate() {
+        let (mut dev, log) = TestDevice::new("test", 0x1000 + i as u32, 0);
+        dev.wake = wake;
+        g.server.add_device(Box::new(dev)).unwrap();
+        logs.push(log);
+    }
+    let polls = |logs: &[Arc<Mutex<DeviceLog>>]| -> Vec<u32> {
+        logs.iter().map(|l| l.lock().unwrap().polls).collect()
+    };
+    let mut fds = Vec::new();
+    g.server.wake_fds(&mut fds);
+    assert_eq!(fds, [40, 41, 50]);
+    g.server.wake(&mut g.host, &[41]);
+    assert_eq!(polls(&logs), [1, 0, 0]);
+    // Once per device, however many of its descriptors are ready.
+    g.server.wake(&mut g.host, &[40, 41, 50]);
+    assert_eq!(polls(&logs), [2, 1, 0]);
+    g.server.wake(&mut g.host, &[]);
+    g.server.wake(&mut g.host, &[99]);
+    assert_eq!(polls(&logs), [2, 1, 0]);
+}
+
+#[test]
 fn out_of_range_write_index_fails_the_channel() {
     let (mut g, log, ch) = open_test_channel(2);
     g.host

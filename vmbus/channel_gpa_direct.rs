@@ -52,22 +52,9 @@ fn gpa_direct_header(
 impl Channel {
     /// Sends `payload` with the guest pages `ranges` described for the host to access
     /// directly (a GPA-direct packet); always asks for a completion, as the host must say
-    /// when it is done with the pages.
-    #[inline(never)]
-    pub fn send_gpa_direct(
-        &self,
-        ranges: &[GpaDirectRange<'_>],
-        payload: &[u8],
-        trans_id: u64,
-    ) -> Result {
-        if self.send_gpa_direct_batched(ranges, payload, trans_id)? {
-            self.signal();
-        }
-        Ok(())
-    }
-
-    /// Like [`Channel::send_gpa_direct`] but leaves the interrupt to the caller, as
-    /// [`Channel::send_batched`] does: returns whether the host must be signalled.
+    /// when it is done with the pages. Leaves the interrupt to the caller, as
+    /// [`Channel::send_batched`] does: returns whether the host must be signalled
+    /// ([`Channel::signal`]).
     #[inline(never)]
     pub fn send_gpa_direct_batched(
         &self,
@@ -93,24 +80,8 @@ impl Channel {
 
     /// Sends `payload` with one page range, `len` bytes from `offset` into the first of
     /// `pfns`, as a GPA-direct packet, without copying the page list (for ranges longer than
-    /// [`MAX_GPA_DIRECT_PAGES`]); like [`Channel::send_gpa_direct`] it asks for a completion.
-    #[inline(never)]
-    pub fn send_gpa_direct_pages(
-        &self,
-        offset: u32,
-        len: u32,
-        pfns: &[u64],
-        payload: &[u8],
-        trans_id: u64,
-    ) -> Result {
-        if self.send_gpa_direct_pages_batched(offset, len, pfns, payload, trans_id)? {
-            self.signal();
-        }
-        Ok(())
-    }
-
-    /// Like [`Channel::send_gpa_direct_pages`] but leaves the interrupt to the caller, as
-    /// [`Channel::send_batched`] does: returns whether the host must be signalled.
+    /// [`MAX_GPA_DIRECT_PAGES`]); like [`Channel::send_gpa_direct_batched`] it asks for a
+    /// completion and returns whether the host must be signalled.
     #[inline(never)]
     pub fn send_gpa_direct_pages_batched(
         &self,

@@ -29,3 +29,27 @@ fio_disk_scenario() {
 	guest_files=("$E2E_OUT/libsysvshm.so=/usr/lib/rhv/libsysvshm.so")
 	timeout=600
 }
+
+# The counters benchmarks: the guest prints "RHV-SNAP N key=value ..." lines at each snapshot
+# point, the host part saves `hvsim ctl channels` as JSON at the same points.
+
+# snap_field N FIELD: FIELD of the guest's snapshot N.
+snap_field() {
+	console | sed -n "s/^RHV-SNAP $1 .*\<$2=\([0-9]*\).*/\1/p"
+}
+
+# traffic_delta DEVICE FIELD BEFORE AFTER: how much the `traffic.FIELD` counters of DEVICE's
+# channels grew, summed, between two saved `hvsim ctl channels` answers.
+traffic_delta() {
+	jq -n --arg dev "$1" --arg f "$2" --slurpfile b "$3" --slurpfile a "$4" \
+		'def total($s): [$s[0][] | select(.device == $dev) | .traffic[$f] // 0] | add;
+		 total($a) - total($b)'
+}
+
+# traffic_spread DEVICE BEFORE AFTER: the packets each of DEVICE's channels got from the guest
+# between two saved `hvsim ctl channels` answers, as "chINDEX=N ..." in sub-channel order.
+traffic_spread() {
+	jq -rn --arg dev "$1" --slurpfile b "$2" --slurpfile a "$3" \
+		'[$a[0][] | select(.device == $dev)] as $A | [$b[0][] | select(.device == $dev)] as $B |
+		 [range(0; $A | length) | "ch\($A[.].subchannel_index)=\(($A[.].traffic.packets_from_guest // 0) - ($B[.].traffic.packets_from_guest // 0))"] | join(" ")'
+}

@@ -5,9 +5,9 @@
 # (recv), from eth0's byte counters: the frames each way (eth0's counts; a large send is one),
 # the guest's interrupts (the HYP line of /proc/interrupts), its CPU time (busy ticks of
 # /proc/stat: TCG runs the guest's instructions, so this is roughly what the driver and the
-# stack spent, time in hypercalls included, but the machine's load leaks in), and from hvsim the guest's signals to the host (HvSignalEvent hypercalls, `ctl stats`
-# .platform), the host's signals to the guest and the packets each way on the NIC's channels
-# (`ctl channels`).
+# stack spent, time in hypercalls included, but the machine's load leaks in), and from hvsim
+# the guest's signals to the host (HvSignalEvent hypercalls, `ctl stats` .platform), the
+# host's signals to the guest and the packets each way on the NIC's channels (`ctl channels`).
 #
 # The guest stops before and after each run ("RHV-STEP: snap N") and sleeps while the host
 # part takes its snapshots; nothing is sent meanwhile but the odd ARP.
@@ -56,11 +56,6 @@ host() {
 	done
 }
 
-# snap_field N FIELD: FIELD of the guest's snapshot N.
-snap_field() {
-	console | sed -n "s/^RHV-SNAP $1 .*\<$2=\([0-9]*\).*/\1/p"
-}
-
 # per_mb VALUE BYTES: VALUE per megabyte (10^6 bytes) of BYTES.
 per_mb() {
 	awk -v x="$1" -v b="$2" 'BEGIN { printf "%.3f\n", x * 1000000 / b }'
@@ -89,12 +84,9 @@ host_after() {
 			'$a[0].platform.signal_hypercalls - $b[0].platform.signal_hypercalls')
 		bench_row net-counters "$name" hypercalls_per_mb "$(per_mb "$d" "$bytes")" /MB
 		for f in signals_from_guest signals_to_guest packets_from_guest packets_to_guest; do
-			d=$(jq -n --slurpfile b "$E2E_OUT/channels$b.json" --slurpfile a "$E2E_OUT/channels$a.json" \
-				"[\$a[0][] | select(.device == \"netvsp\") | .traffic.$f // 0] | add - ([\$b[0][] | select(.device == \"netvsp\") | .traffic.$f // 0] | add)")
+			d=$(traffic_delta netvsp "$f" "$E2E_OUT/channels$b.json" "$E2E_OUT/channels$a.json")
 			bench_row net-counters "$name" "${f}_per_mb" "$(per_mb "$d" "$bytes")" /MB
 		done
-		echo "spread $name: $(jq -rn --slurpfile b "$E2E_OUT/channels$b.json" --slurpfile a "$E2E_OUT/channels$a.json" \
-			'[$a[0][] | select(.device == "netvsp")] as $A | [$b[0][] | select(.device == "netvsp")] as $B |
-			 [range(0; $A | length) | "ch\($A[.].subchannel_index)=\(($A[.].traffic.packets_from_guest // 0) - ($B[.].traffic.packets_from_guest // 0))"] | join(" ")')"
+		echo "spread $name: $(traffic_spread netvsp "$E2E_OUT/channels$b.json" "$E2E_OUT/channels$a.json")"
 	done
 }

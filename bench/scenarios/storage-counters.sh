@@ -59,21 +59,17 @@ host_after() {
 	for name in seqwrite-1m-qd32 seqread-1m-qd32 randread-4k-qd32 randwrite-4k-qd32 randread-4k-qd32-batch16; do
 		b=$i a=$((i + 1))
 		i=$((i + 2))
-		ios=$(($(console | sed -n "s/^RHV-SNAP $a .*ios=//p") - $(console | sed -n "s/^RHV-SNAP $b .*ios=//p")))
-		hyp=$(($(console | sed -n "s/^RHV-SNAP $a hyp=\([0-9]*\).*/\1/p") - $(console | sed -n "s/^RHV-SNAP $b hyp=\([0-9]*\).*/\1/p")))
+		ios=$(($(snap_field $a ios) - $(snap_field $b ios)))
+		hyp=$(($(snap_field $a hyp) - $(snap_field $b hyp)))
 		[ "$ios" -gt 0 ] || fail "$name: no I/O counted"
 		bench_row storage-counters "$name" ios "$ios" IO
 		bench_row storage-counters "$name" guest_irqs_per_io "$(awk -v h="$hyp" -v n="$ios" 'BEGIN { print h / n }')" irq/IO
-		local f
+		local f d
 		for f in signals_from_guest signals_to_guest packets_from_guest packets_to_guest; do
-			local d
-			d=$(jq -n --slurpfile b "$E2E_OUT/snap$b.json" --slurpfile a "$E2E_OUT/snap$a.json" \
-				"[\$a[0][] | select(.device == \"storvsp0\") | .traffic.$f // 0] | add - ([\$b[0][] | select(.device == \"storvsp0\") | .traffic.$f // 0] | add)")
+			d=$(traffic_delta storvsp0 "$f" "$E2E_OUT/snap$b.json" "$E2E_OUT/snap$a.json")
 			bench_row storage-counters "$name" "${f}_per_io" "$(awk -v x="$d" -v n="$ios" 'BEGIN { print x / n }')" "/IO"
 		done
 		# How the requests spread: the packets each channel got, in sub-channel order.
-		echo "spread $name: $(jq -rn --slurpfile b "$E2E_OUT/snap$b.json" --slurpfile a "$E2E_OUT/snap$a.json" \
-			'[$a[0][] | select(.device == "storvsp0")] as $A | [$b[0][] | select(.device == "storvsp0")] as $B |
-			 [range(0; $A | length) | "ch\($A[.].subchannel_index)=\(($A[.].traffic.packets_from_guest // 0) - ($B[.].traffic.packets_from_guest // 0))"] | join(" ")')"
+		echo "spread $name: $(traffic_spread storvsp0 "$E2E_OUT/snap$b.json" "$E2E_OUT/snap$a.json")"
 	done
 }

@@ -100,6 +100,11 @@ impl<K: Kind> Plan<K> {
         !self.kinds.is_empty() && self.left > 0
     }
 
+    /// Whether `kind` is armed and bad packets are still to come.
+    pub fn includes(&self, kind: K) -> bool {
+        self.armed() && self.kinds.contains(&kind)
+    }
+
     /// An eligible packet is about to be sent: the bad packet to go with it, if any.
     pub fn due(&mut self) -> Option<K> {
         self.due_if(|_| true)

@@ -28,6 +28,10 @@ pub struct ControllerCounters {
     pub completions_deferred: u64,
     /// Completions dropped because the guest would not read them.
     pub completions_dropped: u64,
+    /// SRBs held back before being served (`delay`, the `stale` misbehaviour).
+    pub srbs_held: u64,
+    /// Held SRBs never served because their channel closed first.
+    pub held_srbs_dropped: u64,
 }
 
 fn error(message: String) -> ControlError {
@@ -66,12 +70,28 @@ impl Storvsp {
                 Ok(json!({ "lun": lun, "backend": backend }))
             }
             Some("stats") => Ok(self.stats()),
+            Some("delay") => {
+                let ms = command
+                    .get("ms")
+                    .and_then(Value::as_u64)
+                    .map(std::time::Duration::from_millis)
+                    .filter(|d| *d <= super::held::MAX_DELAY)
+                    .ok_or_else(|| {
+                        error(format!(
+                            "{}: delay needs \"ms\": N (0 to {} ms)",
+                            self.name,
+                            super::held::MAX_DELAY.as_millis()
+                        ))
+                    })?;
+                self.held.delay = ms;
+                Ok(json!({ "ms": ms.as_millis() as u64 }))
+            }
             Some("misbehave") => self
                 .misbehaviour
                 .arm(command)
                 .map_err(|e| error(format!("{}: {e}", self.name))),
             _ => Err(error(format!(
-                "{}: unknown command {command} (add_disk, remove_disk, stats, misbehave)",
+                "{}: unknown command {command} (add_disk, remove_disk, stats, misbehave, delay)",
                 self.name
             ))),
         }
@@ -120,6 +140,8 @@ impl Storvsp {
             "counters": self.counters,
             "channel_srbs": self.channel_srbs,
             "misbehaved": self.misbehaviour.done(),
+            "delay_ms": self.held.delay.as_millis() as u64,
+            "srbs_held_now": self.held.held(),
             "reads": sum(|c| c.reads),
             "writes": sum(|c| c.writes),
             "bytes_read": sum(|c| c.bytes_read),

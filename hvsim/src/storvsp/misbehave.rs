@@ -5,7 +5,11 @@
 //! SCSI midlayer retry it) loses no I/O:
 //! - `unknown-id`: first a completion whose transaction id matches no request the guest sent;
 //! - `short`: first a completion with the request's id, too short to be a VSTOR packet;
-//! - `duplicate`: the real completion twice (by then the id may name another command).
+//! - `duplicate`: the real completion twice (by then the id may name another command);
+//! - `stale`: not with a completion but when a request arrives: the completion the host sent
+//!   for the same slot (tag) of the channel at least `held::STALE_MIN_AGE` SRBs earlier, sent
+//!   again before the new request is served, which waits `held::STALE_HOLD` (see `held`).
+//!   Here the real completion comes too, but only after the stale one had its chance.
 
 use crate::misbehave::{Kind, Plan};
 
@@ -15,6 +19,7 @@ pub(super) enum BadCompletion {
     UnknownId,
     Short,
     Duplicate,
+    Stale,
 }
 
 impl Kind for BadCompletion {
@@ -22,12 +27,14 @@ impl Kind for BadCompletion {
         BadCompletion::UnknownId,
         BadCompletion::Short,
         BadCompletion::Duplicate,
+        BadCompletion::Stale,
     ];
     fn name(self) -> &'static str {
         match self {
             BadCompletion::UnknownId => "unknown-id",
             BadCompletion::Short => "short",
             BadCompletion::Duplicate => "duplicate",
+            BadCompletion::Stale => "stale",
         }
     }
 }
@@ -52,8 +59,9 @@ pub(super) fn srb_completion(
     len: usize,
 ) -> Vec<Send> {
     let real = Send { trans_id, len };
-    match plan.due() {
-        None => vec![real],
+    // `stale` is due when a request arrives, not here.
+    match plan.due_if(|k| k != BadCompletion::Stale) {
+        None | Some(BadCompletion::Stale) => vec![real],
         Some(BadCompletion::UnknownId) => {
             let bogus = UNKNOWN_ID_BASE | (trans_id & 0xffff_ffff);
             vec![

@@ -11,7 +11,8 @@
 //! QUERY_PROPERTIES (sub-channels: one per vCPU besides the primary's) and
 //! END_INITIALIZATION, then asks for sub-channels with CREATE_SUB_CHANNELS and sends
 //! EXECUTE_SRB packets on any channel, with the data in the guest pages of a GPA-direct
-//! packet. Every command completes before the packet handler returns. When the set of disks
+//! packet. Every command completes before the packet handler returns, unless it is held back
+//! (`held`: a slow host, or the `stale` misbehaviour), then it is served by `poll`. When the set of disks
 //! changes, the host sends ENUMERATE_BUS and the guest rescans.
 //!
 //! Files: `config` (controller and disk configuration, the `--disk` syntax), `protocol` (the
@@ -28,7 +29,8 @@
 //! | `{"op":"add_disk","disk":"ram:size=64M"}` | hot-adds a disk (syntax of `--disk`, see [`DiskConfig`]; `"lun":N` may be given here or in the text) and tells the guest to rescan: `{"lun":N}` |
 //! | `{"op":"remove_disk","lun":N}` | hot-removes the disk at LUN N (its data is flushed) and tells the guest to rescan: `{"lun":N,"backend":"..."}` |
 //! | `{"op":"stats"}` | the controller (protocol version, open channels, packet counters, SRBs per channel in `channel_srbs`), totals (`reads`, `writes`, `bytes_read`, `bytes_written`, `errors`: commands that did not end GOOD, ordinary refusals such as an unsupported mode page included, plus malformed requests) and every disk with its counters: `reads`, `writes`, `bytes_read`, `bytes_written`, `flushes`, `unmaps`, `bytes_unmapped`, `errors`, `allocated_bytes`, and `misbehaved` (bad packets sent per kind) |
-//! | `{"op":"misbehave","kinds":["unknown-id","short","duplicate"],"every":N,"count":M}` | sends a bad packet with every N-th SRB completion, M times, the kinds taking turns (see `misbehave` and `crate::misbehave`); `"kinds":[]` disarms: the plan |
+//! | `{"op":"misbehave","kinds":["unknown-id","short","duplicate","stale"],"every":N,"count":M}` | sends a bad packet with every N-th SRB completion (`stale`: with every N-th SRB whose slot has an old completion), M times, the kinds taking turns (see `misbehave`, `held` and `crate::misbehave`); `"kinds":[]` disarms: the plan |
+//! | `{"op":"delay","ms":N}` | holds every SRB N ms before serving it, a slow host (see `held`; 0 serves at once): `{"ms":N}` |
 //!
 //! # Command line
 //!
@@ -41,6 +43,7 @@
 mod config;
 mod control;
 pub mod gpa_direct;
+mod held;
 mod misbehave;
 mod protocol;
 mod srb;
@@ -143,6 +146,8 @@ pub struct Storvsp {
     channel_srbs: BTreeMap<u16, u64>,
     /// Bad completions armed by the `misbehave` command.
     misbehaviour: crate::misbehave::Plan<misbehave::BadCompletion>,
+    /// SRBs held back before they are served, and completions remembered to send again.
+    held: held::HeldWork,
 }
 
 impl std::fmt::Debug for Storvsp {
@@ -171,6 +176,7 @@ impl Storvsp {
             counters: ControllerCounters::default(),
             channel_srbs: BTreeMap::new(),
             misbehaviour: crate::misbehave::Plan::default(),
+            held: held::HeldWork::default(),
         };
         for disk in &config.disks {
             storvsp.add_disk(disk)?;
@@ -404,12 +410,27 @@ impl VmbusDevice for Storvsp {
     fn on_close(&mut self, subchannel_index: u16) {
         self.open_channels.remove(&subchannel_index);
         self.deferred.remove(&subchannel_index);
+        self.counters.held_srbs_dropped += self.held.forget_channel(subchannel_index) as u64;
         if subchannel_index == 0 {
             self.state = InitState::AwaitBegin;
         }
     }
 
     fn poll(&mut self, ctx: &mut DeviceContext<'_>) {
+        for r in self.held.take_due(std::time::Instant::now()) {
+            let Some(mut ch) = ctx.channel(r.subchannel) else {
+                self.counters.held_srbs_dropped += 1;
+                continue;
+            };
+            let packet = IncomingPacket {
+                packet_type: r.packet_type,
+                flags: r.flags,
+                trans_id: r.trans_id,
+                extra: &r.extra,
+                payload: &r.payload,
+            };
+            self.serve_packet(&mut ch, r.subchannel, &packet);
+        }
         if let Some(bytes) = self.rescan_packet() {
             // Unsolicited packets carry transaction id 0, which Linux reserves for them.
             let result = match ctx.channel(0) {

@@ -18,7 +18,18 @@ use rhv_proto::ring::PacketType;
 use rhv_proto::vstor::{self, Operation, VstorPacket};
 use zerocopy::{FromZeros, IntoBytes};
 
+use std::time::Instant;
+
+use super::held::{HeldRequest, STALE_HOLD};
+use super::misbehave::BadCompletion;
 use super::{ChannelIo, Storvsp};
+
+/// Whether a packet is new from the guest or was held back and is served now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arrival {
+    New,
+    Released,
+}
 use crate::vmbus::{warn_allowed, IncomingPacket};
 
 /// Where the initialization sequence of the primary channel is.
@@ -74,7 +85,8 @@ pub(super) fn reply_len(request_len: usize, version: u16) -> usize {
 }
 
 impl Storvsp {
-    /// Handles one packet of channel `subchannel`.
+    /// Handles one packet of channel `subchannel` as it arrives: an SRB may be held back
+    /// (see `held`) and served later by [`Storvsp::serve_packet`].
     pub(crate) fn handle_packet(
         &mut self,
         io: &mut dyn ChannelIo,
@@ -82,6 +94,26 @@ impl Storvsp {
         packet: &IncomingPacket<'_>,
     ) {
         self.counters.packets += 1;
+        self.serve(io, subchannel, packet, Arrival::New);
+    }
+
+    /// Serves a packet that was held back.
+    pub(super) fn serve_packet(
+        &mut self,
+        io: &mut dyn ChannelIo,
+        subchannel: u16,
+        packet: &IncomingPacket<'_>,
+    ) {
+        self.serve(io, subchannel, packet, Arrival::Released);
+    }
+
+    fn serve(
+        &mut self,
+        io: &mut dyn ChannelIo,
+        subchannel: u16,
+        packet: &IncomingPacket<'_>,
+        arrival: Arrival,
+    ) {
         let version = self.state.version().unwrap_or(vstor::VERSION_WIN6);
         let len = reply_len(packet.payload.len(), version);
         if !matches!(
@@ -121,6 +153,12 @@ impl Storvsp {
         };
         let wants_completion = packet.completion_requested()
             || request.header.flags & vstor::FLAG_REQUEST_COMPLETION != 0;
+        if arrival == Arrival::New
+            && request.operation() == Ok(Operation::ExecuteSrb)
+            && self.hold_srb(io, subchannel, packet)
+        {
+            return;
+        }
         let reply = self.dispatch(io, subchannel, packet, &request);
         if !wants_completion {
             return;
@@ -133,9 +171,51 @@ impl Storvsp {
             {
                 self.complete(io, subchannel, send.trans_id, &bytes[..send.len]);
             }
+            if self.misbehaviour.includes(BadCompletion::Stale) {
+                self.held.remember(subchannel, packet.trans_id, bytes);
+            }
         } else {
             self.complete(io, subchannel, packet.trans_id, bytes);
         }
+    }
+
+    /// Whether SRB `packet` is held back (a `delay`, or the `stale` misbehaviour, which sends
+    /// the slot's old completion first). A held request is served by `poll` when it is due.
+    fn hold_srb(
+        &mut self,
+        io: &mut dyn ChannelIo,
+        subchannel: u16,
+        packet: &IncomingPacket<'_>,
+    ) -> bool {
+        let stale = self.held.has_stale(subchannel, packet.trans_id)
+            && self
+                .misbehaviour
+                .due_if(|k| k == BadCompletion::Stale)
+                .is_some();
+        if stale {
+            if let Some((trans_id, bytes)) = self.held.take_stale(subchannel, packet.trans_id) {
+                self.complete(io, subchannel, trans_id, &bytes);
+            }
+        }
+        let delay = if stale {
+            self.held.delay.max(STALE_HOLD)
+        } else {
+            self.held.delay
+        };
+        if delay.is_zero() {
+            return false;
+        }
+        self.counters.srbs_held += 1;
+        self.held.hold(HeldRequest {
+            subchannel,
+            due: Instant::now() + delay,
+            packet_type: packet.packet_type,
+            flags: packet.flags,
+            trans_id: packet.trans_id,
+            extra: packet.extra.to_vec(),
+            payload: packet.payload.to_vec(),
+        });
+        true
     }
 
     fn dispatch(

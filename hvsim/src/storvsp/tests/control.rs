@@ -138,10 +138,110 @@ fn misbehave_sends_bad_packets_next_to_srb_completions_only() {
     let stats = g.dev.control(&json!({"op": "stats"})).unwrap();
     assert_eq!(
         stats["misbehaved"],
-        json!({"unknown-id": 0, "short": 1, "duplicate": 1})
+        json!({"unknown-id": 0, "short": 1, "duplicate": 1, "stale": 0})
     );
     assert!(g
         .dev
         .control(&json!({"op": "misbehave", "kinds": ["loud"]}))
         .is_err());
+}
+
+/// A TEST UNIT READY request, in-band.
+fn test_unit_ready() -> VstorPacket {
+    let mut tur = request(Operation::ExecuteSrb);
+    let mut srb = ScsiRequest::new_zeroed();
+    srb.length = vstor::SRB_SIZE_WIN8 as u16;
+    srb.cdb_length = 6;
+    tur.set_srb(&srb);
+    tur
+}
+
+impl Guest {
+    /// Sends `packet` in-band on the primary channel under transaction id `id`; returns
+    /// every packet the controller sent at once.
+    fn send_with_id(&mut self, id: u64, packet: &VstorPacket) -> Vec<(u64, Vec<u8>)> {
+        self.next_id = id - 1;
+        self.send_raw_all(0, PacketType::DataInband, &[], packet.as_bytes())
+    }
+
+    /// Serves every held request as if its time had come; returns what was sent.
+    fn release_held(&mut self) -> Vec<(u64, Vec<u8>)> {
+        let before = self.ch.completions.len();
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+        for r in self.dev.held.take_due(later) {
+            let packet = IncomingPacket {
+                packet_type: r.packet_type,
+                flags: r.flags,
+                trans_id: r.trans_id,
+                extra: &r.extra,
+                payload: &r.payload,
+            };
+            self.dev.serve_packet(&mut self.ch, r.subchannel, &packet);
+        }
+        self.ch.completions.split_off(before)
+    }
+}
+
+#[test]
+fn stale_resends_an_old_completion_of_the_slot_before_serving_the_new_request() {
+    let mut g = Guest::new(&["ram:size=1M"], 1);
+    g.dev.on_open(&open_request(0)).unwrap();
+    g.linux_init();
+    g.dev
+        .control(&json!({"op": "misbehave", "kinds": ["stale"]}))
+        .unwrap();
+    let tur = test_unit_ready();
+    let slot7 = |generation: u64| generation << 32 | 7;
+    assert_eq!(g.send_with_id(slot7(1), &tur).len(), 1);
+    // Too recent to be sent again: served and answered at once.
+    let sent = g.send_with_id(slot7(2), &tur);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, slot7(2));
+    for slot in 0..held::STALE_MIN_AGE {
+        assert_eq!(g.send_with_id(1 << 32 | slot, &tur).len(), 1);
+    }
+    // The slot comes back: its last completion again, and the new request waits.
+    let sent = g.send_with_id(slot7(3), &tur);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, slot7(2), "the old completion, under its own id");
+    assert_eq!(sent[0].1.len(), 64);
+    assert_eq!(g.dev.held.held(), 1);
+    let served = g.release_held();
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0].0, slot7(3), "then the real one");
+    let stats = g.dev.control(&json!({"op": "stats"})).unwrap();
+    assert_eq!(stats["misbehaved"]["stale"], 1);
+    assert_eq!(stats["counters"]["srbs_held"], 1);
+    // Sent once: the slot's next SRB is answered at once.
+    assert_eq!(g.send_with_id(slot7(4), &tur).len(), 1);
+}
+
+#[test]
+fn delay_holds_every_srb_until_it_is_due_and_a_closed_channel_drops_them() {
+    let mut g = Guest::new(&["ram:size=1M"], 1);
+    g.dev.on_open(&open_request(0)).unwrap();
+    g.linux_init();
+    assert_eq!(
+        g.dev.control(&json!({"op": "delay", "ms": 50})),
+        Ok(json!({"ms": 50}))
+    );
+    assert!(g
+        .dev
+        .control(&json!({"op": "delay", "ms": 10_000_000}))
+        .is_err());
+    assert!(g.dev.control(&json!({"op": "delay"})).is_err());
+    let tur = test_unit_ready();
+    assert!(g.send_with_id(5, &tur).is_empty(), "held, not answered");
+    assert!(g.dev.held.take_due(std::time::Instant::now()).is_empty());
+    // Other requests are not held.
+    g.op(&request(Operation::QueryProperties));
+    let served = g.release_held();
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0].0, 5);
+    assert!(g.send_with_id(6, &tur).is_empty());
+    g.dev.on_close(0);
+    assert!(g.release_held().is_empty());
+    let stats = g.dev.control(&json!({"op": "stats"})).unwrap();
+    assert_eq!(stats["counters"]["held_srbs_dropped"], 1);
+    g.dev.control(&json!({"op": "delay", "ms": 0})).unwrap();
 }

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+description="the host sends an old completion again once its tag is reused, and serves the new command later: the command is not completed early, nothing written or read is lost or stale"
+hvsim_args=(--disk ram:size=256M)
+# Written and checked by the same static tool as storage-verify.
+cc -static -O2 -Wall -Wextra -Werror -o "$E2E_OUT/verify-disk" "$RHV_TOP/tests/guest/verify-disk.c" || return 1
+guest_files=("$E2E_OUT/verify-disk=/usr/bin/verify-disk")
+timeout=300
+. "$RHV_TOP/tests/e2e/storage-lib.sh"
+
+# hvsim's storvsp remembers the last completion of each tag slot (the transaction id's low
+# 32 bits, where both Linux drivers keep the block-layer tag) of each channel. When the guest
+# reuses a tag at least 4 SRBs later, every second time the host sends that old completion
+# again (the `stale` misbehaviour: a late duplicate) and serves the new command 20 ms later.
+# A driver that takes the old completion for the new command completes it before its data
+# moved: a READ returns what its buffer held before, a WRITE's pages may be reused before the
+# host reads them. Every sector of the disk is written and read back.
+misbehave='{"op":"misbehave","kinds":["stale"],"every":2,"count":400}'
+
+guest() {
+	. /etc/rhv/storage.sh
+	storage_up || exit 1
+	echo "RHV-STEP: ready"
+	# The host arms the misbehaviour, then hot-adds LUN 1: its arrival is the go signal.
+	wait_scsi_disk 1 90 >/dev/null || exit 1
+	[ "$(disk_bytes "$d")" = 268435456 ] || { echo "guest: $d is not 256 MiB"; exit 1; }
+	write_and_verify "$d" || exit 1
+	echo "RHV-STEP: verified"
+	if dmesg | grep -E 'BUG|Oops|general protection|Kernel panic|WARNING'; then
+		echo "guest: the kernel crashed or warned"
+		exit 1
+	fi
+	sleep 2
+}
+
+host() {
+	await_console '^RHV-STEP: ready' 150
+	storvsp_ctl "$misbehave" >/dev/null
+	storvsp_ctl '{"op":"add_disk","disk":"ram:size=1M","lun":1}' >/dev/null
+	await_console '^RHV-STEP: verified' 280
+	s=$(storvsp_ctl '{"op":"stats"}')
+	echo "misbehaved: $(echo "$s" | jq -c .misbehaved) held: $(echo "$s" | jq -c '.counters.srbs_held')"
+	n=$(echo "$s" | jq '.misbehaved.stale')
+	[ "$n" -ge 20 ] || fail "only $n stale completions were sent: the scenario did not test much"
+	w=$(echo "$s" | jq '.disks[0].bytes_written')
+	[ "$w" -ge $((256 << 20)) ] || fail "only $w bytes were written to the disk"
+}
+
+host_after() {
+	console | grep '^RHV-DISK\|^RHV-VERIFY'
+	no_io_errors
+}

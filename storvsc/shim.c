@@ -61,10 +61,16 @@ struct rhv_storvsc_lun_work {
 	bool remove;
 };
 
-/* The per-command private data (cmd_size). */
+/*
+ * The per-command private data (cmd_size). The template's init_cmd_priv sets it up once,
+ * when the midlayer allocates the command; without that hook the midlayer zeroes the area
+ * on every dispatch, and the generation would restart at 1 each time: a late completion of
+ * the tag's previous command would then be taken for the new one.
+ */
 struct rhv_storvsc_cmd_priv {
 	/* The generation the command is with the host under, or 0. */
 	atomic_t armed;
+	/* The last generation used for this tag: kept across dispatches. */
 	u32 generation;
 	u64 pfns[RHV_STORVSC_MAX_PFNS];
 };
@@ -106,6 +112,15 @@ static int rhv_storvsc_eh_host_reset(struct scsi_cmnd *cmd)
 	return rhv_storvsc_rust_host_reset(hostdata(cmd->device->host)->ctx) ? FAILED : SUCCESS;
 }
 
+static int rhv_storvsc_init_cmd_priv(struct Scsi_Host *host, struct scsi_cmnd *cmd)
+{
+	struct rhv_storvsc_cmd_priv *priv = scsi_cmd_priv(cmd);
+
+	atomic_set(&priv->armed, 0);
+	priv->generation = 0;
+	return 0;
+}
+
 static int rhv_storvsc_sdev_configure(struct scsi_device *sdev, struct queue_limits *lim)
 {
 	u32 version = hostdata(sdev->host)->protocol_version;
@@ -139,6 +154,7 @@ static const struct scsi_host_template rhv_storvsc_template = {
 	.name = "rhv_storvsc_host",
 	.proc_name = "rhv_storvsc",
 	.cmd_size = sizeof(struct rhv_storvsc_cmd_priv),
+	.init_cmd_priv = rhv_storvsc_init_cmd_priv,
 	.queuecommand = rhv_storvsc_queuecommand,
 	.commit_rqs = rhv_storvsc_commit_rqs,
 	.eh_host_reset_handler = rhv_storvsc_eh_host_reset,

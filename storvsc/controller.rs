@@ -31,8 +31,8 @@ const RECV_RING_SIZE: usize = 128 * 1024;
 const QUEUE_DEPTH: u32 = 128;
 /// How long the host may take to answer a control request.
 const CONTROL_TIMEOUT_MS: u32 = 10_000;
-/// How long the host may take to reset the bus.
-const RESET_TIMEOUT_MS: u32 = 5_000;
+/// How long the host may take to answer a bus reset (the C driver's storvsc_timeout).
+const RESET_TIMEOUT_MS: u32 = 180_000;
 /// How long the sub-channel offers may take to arrive.
 const SUBCHANNEL_TIMEOUT_MS: i64 = 5_000;
 /// Smallest transfer limit a host may set.
@@ -407,12 +407,18 @@ impl Controller {
         }
     }
 
-    /// `eh_host_reset_handler`: resets the bus through the primary channel.
+    /// `eh_host_reset_handler`: resets the bus through the primary channel, then waits
+    /// until the host has answered every command it holds, whatever the reset's outcome:
+    /// the midlayer gets commands back from a reset, and the host must never write into the
+    /// pages of a command the midlayer has finished (or retried elsewhere).
     pub(crate) fn reset_host(&self) -> Result {
         let primary = &self.queues.first().ok_or(ENODEV)?.channel;
         pr_warn!("host{}: resetting the bus\n", self.shared.host_no);
-        self.shared
-            .control_ok(primary, Operation::ResetBus, RESET_TIMEOUT_MS)
+        let reset = self
+            .shared
+            .control_ok(primary, Operation::ResetBus, RESET_TIMEOUT_MS);
+        self.shared.host.wait_host_commands();
+        reset
     }
 }
 

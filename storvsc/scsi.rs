@@ -77,6 +77,7 @@ mod ffi {
             remove: bool,
         );
         pub(super) fn rhv_storvsc_find_cmd(host: *mut ScsiHostRaw, tag: u32) -> *mut ScsiCmndRaw;
+        pub(super) fn rhv_storvsc_wait_host_commands(host: *mut ScsiHostRaw);
         pub(super) fn rhv_storvsc_cmd_info(cmd: *mut ScsiCmndRaw, info: *mut CmdInfo);
         pub(super) fn rhv_storvsc_cmd_map(
             cmd: *mut ScsiCmndRaw,
@@ -276,6 +277,13 @@ impl HostHandle {
         } else {
             None
         }
+    }
+
+    /// Sleeps until the host has given back every command sent to it, however long that
+    /// takes (the host answers every command; its latency is unbounded).
+    pub(crate) fn wait_host_commands(&self) {
+        // SAFETY: the host is allocated; the shim only walks its started commands.
+        unsafe { ffi::rhv_storvsc_wait_host_commands(self.raw.as_ptr()) };
     }
 }
 

@@ -13,6 +13,8 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/cpumask.h>
+#include <linux/delay.h>
+#include <linux/jiffies.h>
 #include <linux/module.h>
 #include <linux/ratelimit.h>
 #include <linux/scatterlist.h>
@@ -31,8 +33,13 @@
 
 #define RHV_HV_PAGE_SIZE 4096u
 #define RHV_HV_PAGE_SHIFT 12
-/* Seconds a disk command may take (the C driver's storvsc_timeout). */
+/*
+ * Seconds between two looks at a slow disk command (the C driver's storvsc_timeout). A
+ * command is never given up for being slow: see rhv_storvsc_eh_timed_out.
+ */
 #define RHV_STORVSC_CMD_TIMEOUT 180
+/* Seconds between two warnings while a host reset waits for the host's commands. */
+#define RHV_STORVSC_DRAIN_WARN 60
 /* Seconds the TEST UNIT READY of a rescan may take. */
 #define RHV_STORVSC_TUR_TIMEOUT 10
 /* VSTOR protocol versions that change how disks are configured. */
@@ -107,6 +114,18 @@ static void rhv_storvsc_commit_rqs(struct Scsi_Host *host, u16 hwq)
 	rhv_storvsc_rust_commit(hostdata(host)->ctx, hwq);
 }
 
+/*
+ * Hyper-V answers every command, but its latency is unbounded (on Azure a disk may stall for
+ * minutes while the platform services it), so a slow command is waited for, never aborted:
+ * aborting would escalate to resets that can offline the disk and make a root file system
+ * read-only. The C driver does the same. It also means the midlayer never takes back a
+ * command that the host holds.
+ */
+static enum scsi_timeout_action rhv_storvsc_eh_timed_out(struct scsi_cmnd *cmd)
+{
+	return SCSI_EH_RESET_TIMER;
+}
+
 static int rhv_storvsc_eh_host_reset(struct scsi_cmnd *cmd)
 {
 	return rhv_storvsc_rust_host_reset(hostdata(cmd->device->host)->ctx) ? FAILED : SUCCESS;
@@ -157,6 +176,7 @@ static const struct scsi_host_template rhv_storvsc_template = {
 	.init_cmd_priv = rhv_storvsc_init_cmd_priv,
 	.queuecommand = rhv_storvsc_queuecommand,
 	.commit_rqs = rhv_storvsc_commit_rqs,
+	.eh_timed_out = rhv_storvsc_eh_timed_out,
 	.eh_host_reset_handler = rhv_storvsc_eh_host_reset,
 	.sdev_configure = rhv_storvsc_sdev_configure,
 	.map_queues = rhv_storvsc_map_queues,
@@ -419,6 +439,42 @@ bool rhv_storvsc_cmd_disarm(struct scsi_cmnd *cmd, u32 generation)
 	struct rhv_storvsc_cmd_priv *priv = scsi_cmd_priv(cmd);
 
 	return generation && atomic_cmpxchg(&priv->armed, generation, 0) == generation;
+}
+
+static bool rhv_storvsc_count_with_host(struct scsi_cmnd *cmd, void *data)
+{
+	struct rhv_storvsc_cmd_priv *priv = scsi_cmd_priv(cmd);
+	unsigned int *with_host = data;
+
+	if (atomic_read_acquire(&priv->armed))
+		(*with_host)++;
+	return true;
+}
+
+/*
+ * Waits until the host has given back every command it was sent (each is completed, or its
+ * completion was refused and the command failed), so that no command goes back to the
+ * midlayer, and no page of one is reused, while the host may still write into it. Unbounded,
+ * as the host's latency is; a warning names the wait every RHV_STORVSC_DRAIN_WARN seconds.
+ */
+void rhv_storvsc_wait_host_commands(struct Scsi_Host *host)
+{
+	unsigned long warn_at = jiffies + RHV_STORVSC_DRAIN_WARN * HZ;
+
+	for (;;) {
+		unsigned int with_host = 0;
+
+		scsi_host_busy_iter(host, rhv_storvsc_count_with_host, &with_host);
+		if (!with_host)
+			return;
+		if (time_after(jiffies, warn_at)) {
+			shost_printk(KERN_WARNING, host,
+				     "reset: waiting for %u commands the host has not answered\n",
+				     with_host);
+			warn_at = jiffies + RHV_STORVSC_DRAIN_WARN * HZ;
+		}
+		msleep(10);
+	}
 }
 
 void rhv_storvsc_cmd_complete(struct scsi_cmnd *cmd, u8 host_byte, u8 status, const u8 *sense,

@@ -303,7 +303,7 @@ impl Netvsp {
             if bad == Some(BadPacket::BadRndis) {
                 batch.push(&BAD_RNDIS_MESSAGE);
             }
-            let result = recv.deliver(ch, &batch, bad == Some(BadPacket::BadRange));
+            let result = recv.deliver(ch, &batch, BadPacket::range_defect(bad));
             if matches!(result, Err(RxError::Send(SendError::Full))) {
                 q.stats.ring_full += 1;
                 return;

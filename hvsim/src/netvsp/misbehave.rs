@@ -6,6 +6,9 @@
 //!   the receive buffer;
 //! - `bad-rndis`: a transfer-page packet carries one more message, whose RNDIS header claims
 //!   more bytes than its range holds;
+//! - `overlap-ranges`: a transfer-page packet names its first range [`OVERLAP_REPEATS`] more
+//!   times, overlapping itself (a guest that takes them all receives that frame again and
+//!   again; one that refuses the packet loses its frames, which TCP sends again);
 //! - `unknown-completion`: before the completion of a guest's data send, a completion with an
 //!   id the guest never used;
 //! - `duplicate-completion`: the completion of a guest's data send, twice (by the time the
@@ -14,6 +17,7 @@
 use rhv_proto::rndis;
 
 use super::channel::Outgoing;
+use super::rx::RangeDefect;
 use super::Netvsp;
 use crate::misbehave::Kind;
 
@@ -22,6 +26,7 @@ use crate::misbehave::Kind;
 pub(super) enum BadPacket {
     BadRange,
     BadRndis,
+    OverlapRanges,
     UnknownCompletion,
     DuplicateCompletion,
 }
@@ -30,6 +35,7 @@ impl Kind for BadPacket {
     const ALL: &'static [Self] = &[
         BadPacket::BadRange,
         BadPacket::BadRndis,
+        BadPacket::OverlapRanges,
         BadPacket::UnknownCompletion,
         BadPacket::DuplicateCompletion,
     ];
@@ -37,6 +43,7 @@ impl Kind for BadPacket {
         match self {
             BadPacket::BadRange => "bad-range",
             BadPacket::BadRndis => "bad-rndis",
+            BadPacket::OverlapRanges => "overlap-ranges",
             BadPacket::UnknownCompletion => "unknown-completion",
             BadPacket::DuplicateCompletion => "duplicate-completion",
         }
@@ -46,9 +53,24 @@ impl Kind for BadPacket {
 impl BadPacket {
     /// Whether it goes with a transfer-page packet (else with a send completion).
     pub(super) fn with_receive(self) -> bool {
-        matches!(self, BadPacket::BadRange | BadPacket::BadRndis)
+        matches!(
+            self,
+            BadPacket::BadRange | BadPacket::BadRndis | BadPacket::OverlapRanges
+        )
+    }
+
+    /// What it does to the ranges of the transfer-page packet it goes with.
+    pub(super) fn range_defect(bad: Option<Self>) -> RangeDefect {
+        match bad {
+            Some(BadPacket::BadRange) => RangeDefect::OutsideBuffer,
+            Some(BadPacket::OverlapRanges) => RangeDefect::Overlapping,
+            _ => RangeDefect::None,
+        }
     }
 }
+
+/// How many more times `overlap-ranges` names a packet's first range.
+pub(super) const OVERLAP_REPEATS: usize = 32;
 
 /// The transaction ids `unknown-completion` uses: far above what a guest numbers its sends.
 const UNKNOWN_ID_BASE: u64 = 0x7bad_0000_0000_0000;

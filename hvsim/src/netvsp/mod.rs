@@ -53,7 +53,8 @@
 //!   how often a full ring or a full receive buffer stopped its flush.
 //!
 //! - `{"op":"misbehave","kinds":[...],"every":N,"count":M}`: bad packets for robustness
-//!   scenarios (`bad-range`, `bad-rndis`, `unknown-completion`, `duplicate-completion`; see
+//!   scenarios (`bad-range`, `bad-rndis`, `overlap-ranges`, `unknown-completion`,
+//!   `duplicate-completion`; see
 //!   `misbehave`); `stats` reports how many were sent as `misbehaved`.
 //!
 //! Bad input from the guest (lengths, offsets, page ranges, unknown messages, completions

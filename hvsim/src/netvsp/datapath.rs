@@ -17,11 +17,13 @@
 //! (followed by a flush of every channel once the completing channel is drained); and on the
 //! tick while the event loop is not waiting on it (no wake descriptor, a failed read).
 
+use std::time::Instant;
+
 use rhv_proto::rndis::{self, MessageHeader, PerPacketInfo, PPI_HASH_VALUE, PPI_TCPIP_CHECKSUM};
 use zerocopy::IntoBytes;
 
 use super::channel::{ChannelSet, Queued, VspChannel};
-use super::misbehave::{BadPacket, BAD_RNDIS_MESSAGE};
+use super::misbehave::{BadPacket, BAD_RNDIS_MESSAGE, STOP_READING};
 use super::offload_frames::{self, TxKind, TxRequest};
 use super::protocol::PacketError;
 use super::rx::{RxError, MAX_RANGES_PER_PACKET};
@@ -249,6 +251,7 @@ impl Netvsp {
 
     /// Sends what waits on `ch`, as far as its ring and the receive buffer allow.
     pub(super) fn flush(&mut self, ch: &mut dyn VspChannel) {
+        let stopped = self.reading_stopped();
         let index = ch.subchannel_index();
         let Some(q) = self.queues.get_mut(&index) else {
             return;
@@ -288,11 +291,18 @@ impl Netvsp {
             };
             // While misbehaving, one section and range are kept for a `bad-rndis` message.
             let spare = usize::from(self.misbehaviour.armed());
+            // While the guest → host ring is not read, a frame per packet: the guest owes a
+            // completion for each.
+            let most = if stopped {
+                1
+            } else {
+                MAX_RANGES_PER_PACKET - spare
+            };
             let n = q
                 .rndis
                 .len()
                 .min(recv.free_sections().saturating_sub(spare))
-                .min(MAX_RANGES_PER_PACKET - spare);
+                .min(most);
             if n == 0 {
                 q.stats.no_section += 1;
                 return;
@@ -300,6 +310,9 @@ impl Netvsp {
             let mut batch: Vec<&[u8]> =
                 q.rndis.iter().take(n).map(|m| m.bytes.as_slice()).collect();
             let bad = self.misbehaviour.due_if(BadPacket::with_receive);
+            if bad == Some(BadPacket::StopReading) {
+                self.reading_stopped_until = Some(Instant::now() + STOP_READING);
+            }
             if bad == Some(BadPacket::BadRndis) {
                 batch.push(&BAD_RNDIS_MESSAGE);
             }

@@ -9,10 +9,16 @@
 //! - `overlap-ranges`: a transfer-page packet names its first range [`OVERLAP_REPEATS`] more
 //!   times, overlapping itself (a guest that takes them all receives that frame again and
 //!   again; one that refuses the packet loses its frames, which TCP sends again);
+//! - `stop-reading`: with a transfer-page packet, the host stops reading the guest → host
+//!   rings for [`STOP_READING`] and sends each frame in a packet of its own meanwhile, so the
+//!   guest's receive completions fill its ring (it must hold them back, not wait, and send
+//!   them all once the host reads again);
 //! - `unknown-completion`: before the completion of a guest's data send, a completion with an
 //!   id the guest never used;
 //! - `duplicate-completion`: the completion of a guest's data send, twice (by the time the
 //!   copy arrives its id may name another send).
+
+use std::time::{Duration, Instant};
 
 use rhv_proto::rndis;
 
@@ -27,6 +33,7 @@ pub(super) enum BadPacket {
     BadRange,
     BadRndis,
     OverlapRanges,
+    StopReading,
     UnknownCompletion,
     DuplicateCompletion,
 }
@@ -36,6 +43,7 @@ impl Kind for BadPacket {
         BadPacket::BadRange,
         BadPacket::BadRndis,
         BadPacket::OverlapRanges,
+        BadPacket::StopReading,
         BadPacket::UnknownCompletion,
         BadPacket::DuplicateCompletion,
     ];
@@ -44,6 +52,7 @@ impl Kind for BadPacket {
             BadPacket::BadRange => "bad-range",
             BadPacket::BadRndis => "bad-rndis",
             BadPacket::OverlapRanges => "overlap-ranges",
+            BadPacket::StopReading => "stop-reading",
             BadPacket::UnknownCompletion => "unknown-completion",
             BadPacket::DuplicateCompletion => "duplicate-completion",
         }
@@ -55,7 +64,10 @@ impl BadPacket {
     pub(super) fn with_receive(self) -> bool {
         matches!(
             self,
-            BadPacket::BadRange | BadPacket::BadRndis | BadPacket::OverlapRanges
+            BadPacket::BadRange
+                | BadPacket::BadRndis
+                | BadPacket::OverlapRanges
+                | BadPacket::StopReading
         )
     }
 
@@ -71,6 +83,17 @@ impl BadPacket {
 
 /// How many more times `overlap-ranges` names a packet's first range.
 pub(super) const OVERLAP_REPEATS: usize = 32;
+
+/// How long `stop-reading` leaves the guest → host rings unread.
+pub(super) const STOP_READING: Duration = Duration::from_secs(3);
+
+impl Netvsp {
+    /// Whether the guest → host rings are left unread now (`stop-reading`).
+    pub(super) fn reading_stopped(&self) -> bool {
+        self.reading_stopped_until
+            .is_some_and(|until| Instant::now() < until)
+    }
+}
 
 /// The transaction ids `unknown-completion` uses: far above what a guest numbers its sends.
 const UNKNOWN_ID_BASE: u64 = 0x7bad_0000_0000_0000;

@@ -399,7 +399,41 @@ fn misbehave_sends_bad_receives_and_completions_next_to_good_ones() {
     let done = g.nic.control(&serde_json::json!({"op": "stats"})).unwrap()["misbehaved"].clone();
     assert_eq!(
         done,
-        serde_json::json!({"bad-range": 1, "bad-rndis": 1, "overlap-ranges": 1,
+        serde_json::json!({"bad-range": 1, "bad-rndis": 1, "overlap-ranges": 1, "stop-reading": 0,
             "unknown-completion": 1, "duplicate-completion": 1})
     );
+}
+
+#[test]
+fn stop_reading_pauses_the_guest_rings_and_sends_a_frame_per_packet() {
+    let mut g = Guest::new(Guest::config(1));
+    g.bring_up();
+    assert!(!g.nic.pauses_reading());
+    let armed = g.nic.control(&serde_json::json!({
+        "op": "misbehave", "kinds": ["stop-reading"], "count": 1,
+    }));
+    assert!(armed.is_ok(), "{armed:?}");
+    let frames_in = |g: &mut Guest, n: u8| {
+        let mut wire = g.wire.0.lock().unwrap();
+        for tag in 0..n {
+            wire.from_host.push_back(frame(MAC, tag, 60));
+        }
+    };
+    // The packet it goes with is sent as usual, then reading stops.
+    frames_in(&mut g, 1);
+    g.poll();
+    assert!(g.take(0).is_some());
+    assert!(g.nic.pauses_reading());
+    // Meanwhile every frame comes in a packet of its own.
+    frames_in(&mut g, 5);
+    g.poll();
+    let mut packets = 0;
+    while let Some(s) = g.take(0) {
+        assert_eq!(s.packet_type, PacketType::DataUsingTransferPages);
+        assert_eq!(ranges_of(&s).len(), 1);
+        packets += 1;
+    }
+    assert_eq!(packets, 5);
+    let done = g.nic.control(&serde_json::json!({"op": "stats"})).unwrap()["misbehaved"].clone();
+    assert_eq!(done["stop-reading"], 1);
 }

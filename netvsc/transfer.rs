@@ -47,6 +47,48 @@ pub(crate) fn range_ok(offset: u32, len: u32, buffer_len: usize, limit: usize) -
         && offset.checked_add(len).is_some_and(|end| end <= buffer_len)
 }
 
+/// What is wrong with the ranges of a transfer-page packet taken together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RangeSetError {
+    /// More ranges than the receive buffer has sections: no host has that many messages in
+    /// one buffer.
+    TooMany(usize),
+    /// Two ranges share bytes (the one starting at this offset overlaps the one before it):
+    /// the host would have the same bytes received twice, or many times over (a few
+    /// thousand overlapping ranges make a poll of hundreds of thousands of frames).
+    Overlap(u32),
+}
+
+/// Checks the ranges `ranges` (8 bytes each, as [`ranges`] returns them) of one packet as a
+/// set: no more than `sections`, the receive buffer's section count, and no two sharing a
+/// byte. `scratch` takes a sorted copy (it must hold a slot per range; `TooMany` if not).
+pub(crate) fn range_set_ok(
+    ranges: &[u8],
+    sections: usize,
+    scratch: &mut [u64],
+) -> Result<(), RangeSetError> {
+    let count = ranges.len() / 8;
+    if count > sections || count > scratch.len() {
+        return Err(RangeSetError::TooMany(count));
+    }
+    let sorted = &mut scratch[..count];
+    for (slot, raw) in sorted.iter_mut().zip(ranges.chunks_exact(8)) {
+        let len = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        let offset = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
+        *slot = u64::from(offset) << 32 | u64::from(len);
+    }
+    sorted.sort_unstable();
+    for pair in sorted.windows(2) {
+        // CAST: the halves of the packed value.
+        let (offset, len) = ((pair[0] >> 32) as u32, pair[0] as u32);
+        let next = (pair[1] >> 32) as u32;
+        if u64::from(offset) + u64::from(len) > u64::from(next) {
+            return Err(RangeSetError::Overlap(next));
+        }
+    }
+    Ok(())
+}
+
 /// Whom a completion's transaction id names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TransId {

@@ -66,6 +66,29 @@ fn data_message(frame: &[u8], hash: Option<u32>, csum: Option<u32>) -> Vec<u8> {
     m
 }
 
+/// Where the TCP or UDP checksum of an untagged IPv4 frame lies in it (none for a UDP
+/// datagram without a checksum, or a fragment).
+pub(super) fn l4_checksum_at(frame: &[u8]) -> Option<usize> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ip = frame.get(14..34)?;
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+    if ihl < 20 || fragment {
+        return None;
+    }
+    let at = 14
+        + ihl
+        + match ip[9] {
+            6 => 16,
+            17 => 6,
+            _ => return None,
+        };
+    let csum = frame.get(at..at + 2)?;
+    (ip[9] == 6 || csum != [0, 0]).then_some(at)
+}
+
 /// Whether the guest's packet filter lets a frame to `dst` in.
 fn filter_accepts(filter: u32, mac: &[u8; 6], dst: &[u8]) -> bool {
     use rhv_proto::ndis::*;
@@ -236,6 +259,9 @@ impl Netvsp {
             None => (None, 0),
         };
         let message = data_message(frame, hash, csum);
+        let verified_csum_at = csum
+            .and_then(|_| l4_checksum_at(frame))
+            .map(|at| message.len() - frame.len() + at);
         if message.len() > recv.section_size() as usize {
             self.stats.to_guest.drops += 1;
             return;
@@ -244,6 +270,7 @@ impl Netvsp {
             Some(q) => q.rndis.push_back(Queued {
                 bytes: message,
                 frame_len: len,
+                verified_csum_at,
             }),
             None => self.stats.filtered += 1,
         }
@@ -307,9 +334,31 @@ impl Netvsp {
                 q.stats.no_section += 1;
                 return;
             }
+            let verified = q
+                .rndis
+                .iter()
+                .take(n)
+                .position(|m| m.verified_csum_at.is_some());
+            let bad = self
+                .misbehaviour
+                .due_if(|k| k.with_receive() && (k != BadPacket::BadCsum || verified.is_some()));
+            // bad-csum: the first frame whose checksum the host vouches for, spoilt.
+            let spoilt = match (bad, verified) {
+                (Some(BadPacket::BadCsum), Some(i)) => {
+                    let m = &q.rndis[i];
+                    let mut bytes = m.bytes.clone();
+                    if let Some(b) = m.verified_csum_at.and_then(|at| bytes.get_mut(at)) {
+                        *b ^= 0x5a;
+                    }
+                    Some((i, bytes))
+                }
+                _ => None,
+            };
             let mut batch: Vec<&[u8]> =
                 q.rndis.iter().take(n).map(|m| m.bytes.as_slice()).collect();
-            let bad = self.misbehaviour.due_if(BadPacket::with_receive);
+            if let Some((i, bytes)) = &spoilt {
+                batch[*i] = bytes;
+            }
             if bad == Some(BadPacket::StopReading) {
                 self.reading_stopped_until = Some(Instant::now() + STOP_READING);
             }

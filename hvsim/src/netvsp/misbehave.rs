@@ -9,6 +9,9 @@
 //! - `overlap-ranges`: a transfer-page packet names its first range [`OVERLAP_REPEATS`] more
 //!   times, overlapping itself (a guest that takes them all receives that frame again and
 //!   again; one that refuses the packet loses its frames, which TCP sends again);
+//! - `bad-csum`: a frame whose TCP or UDP checksum the host says it verified goes with a
+//!   wrong checksum (a guest that believes the host only when receive checksum offload is on
+//!   drops it with offload off);
 //! - `stop-reading`: with a transfer-page packet, the host stops reading the guest → host
 //!   rings for [`STOP_READING`] and sends each frame in a packet of its own meanwhile, so the
 //!   guest's receive completions fill its ring (it must hold them back, not wait, and send
@@ -33,6 +36,7 @@ pub(super) enum BadPacket {
     BadRange,
     BadRndis,
     OverlapRanges,
+    BadCsum,
     StopReading,
     UnknownCompletion,
     DuplicateCompletion,
@@ -43,6 +47,7 @@ impl Kind for BadPacket {
         BadPacket::BadRange,
         BadPacket::BadRndis,
         BadPacket::OverlapRanges,
+        BadPacket::BadCsum,
         BadPacket::StopReading,
         BadPacket::UnknownCompletion,
         BadPacket::DuplicateCompletion,
@@ -52,6 +57,7 @@ impl Kind for BadPacket {
             BadPacket::BadRange => "bad-range",
             BadPacket::BadRndis => "bad-rndis",
             BadPacket::OverlapRanges => "overlap-ranges",
+            BadPacket::BadCsum => "bad-csum",
             BadPacket::StopReading => "stop-reading",
             BadPacket::UnknownCompletion => "unknown-completion",
             BadPacket::DuplicateCompletion => "duplicate-completion",
@@ -67,6 +73,7 @@ impl BadPacket {
             BadPacket::BadRange
                 | BadPacket::BadRndis
                 | BadPacket::OverlapRanges
+                | BadPacket::BadCsum
                 | BadPacket::StopReading
         )
     }

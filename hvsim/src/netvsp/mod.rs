@@ -53,7 +53,7 @@
 //!   how often a full ring or a full receive buffer stopped its flush.
 //!
 //! - `{"op":"misbehave","kinds":[...],"every":N,"count":M}`: bad packets for robustness
-//!   scenarios (`bad-range`, `bad-rndis`, `overlap-ranges`, `stop-reading`,
+//!   scenarios (`bad-range`, `bad-rndis`, `overlap-ranges`, `bad-csum`, `stop-reading`,
 //!   `unknown-completion`, `duplicate-completion`; see
 //!   `misbehave`); `stats` reports how many were sent as `misbehaved`.
 //!

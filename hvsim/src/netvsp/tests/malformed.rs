@@ -399,7 +399,8 @@ fn misbehave_sends_bad_receives_and_completions_next_to_good_ones() {
     let done = g.nic.control(&serde_json::json!({"op": "stats"})).unwrap()["misbehaved"].clone();
     assert_eq!(
         done,
-        serde_json::json!({"bad-range": 1, "bad-rndis": 1, "overlap-ranges": 1, "stop-reading": 0,
+        serde_json::json!({"bad-range": 1, "bad-rndis": 1, "overlap-ranges": 1, "bad-csum": 0,
+            "stop-reading": 0,
             "unknown-completion": 1, "duplicate-completion": 1})
     );
 }

@@ -117,8 +117,8 @@ pub struct Queued {
     pub bytes: Vec<u8>,
     /// Bytes of the frame in it; 0 for a control message.
     pub frame_len: usize,
-    /// Where in `bytes` the frame's TCP or UDP checksum lies, if the message tells the guest
-    /// the host verified it (for the `bad-csum` misbehaviour).
+    /// Where in `bytes` the last byte covered by the frame's TCP or UDP checksum lies, if the
+    /// message tells the guest the host verified it (for the `bad-csum` misbehaviour).
     pub verified_csum_at: Option<usize>,
 }
 

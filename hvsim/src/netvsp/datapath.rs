@@ -66,27 +66,26 @@ fn data_message(frame: &[u8], hash: Option<u32>, csum: Option<u32>) -> Vec<u8> {
     m
 }
 
-/// Where the TCP or UDP checksum of an untagged IPv4 frame lies in it (none for a UDP
-/// datagram without a checksum, or a fragment).
-pub(super) fn l4_checksum_at(frame: &[u8]) -> Option<usize> {
+/// The last byte of the TCP segment or UDP datagram (with a checksum) in an untagged IPv4
+/// frame, which its checksum covers: the payload's if it has one (none for a fragment).
+pub(super) fn l4_last_byte(frame: &[u8]) -> Option<usize> {
     if frame.get(12..14)? != [0x08, 0x00] {
         return None;
     }
     let ip = frame.get(14..34)?;
     let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
     let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
-    if ihl < 20 || fragment {
+    let header = match ip[9] {
+        6 => 20,
+        17 => 8,
+        _ => return None,
+    };
+    if ihl < 20 || fragment || total < ihl + header || 14 + total > frame.len() {
         return None;
     }
-    let at = 14
-        + ihl
-        + match ip[9] {
-            6 => 16,
-            17 => 6,
-            _ => return None,
-        };
-    let csum = frame.get(at..at + 2)?;
-    (ip[9] == 6 || csum != [0, 0]).then_some(at)
+    let udp_unchecked = ip[9] == 17 && frame.get(14 + ihl + 6..14 + ihl + 8)? == [0, 0];
+    (!udp_unchecked).then_some(14 + total - 1)
 }
 
 /// Whether the guest's packet filter lets a frame to `dst` in.
@@ -260,7 +259,7 @@ impl Netvsp {
         };
         let message = data_message(frame, hash, csum);
         let verified_csum_at = csum
-            .and_then(|_| l4_checksum_at(frame))
+            .and_then(|_| l4_last_byte(frame))
             .map(|at| message.len() - frame.len() + at);
         if message.len() > recv.section_size() as usize {
             self.stats.to_guest.drops += 1;
@@ -342,7 +341,8 @@ impl Netvsp {
             let bad = self
                 .misbehaviour
                 .due_if(|k| k.with_receive() && (k != BadPacket::BadCsum || verified.is_some()));
-            // bad-csum: the first frame whose checksum the host vouches for, spoilt.
+            // bad-csum: the first frame whose checksum the host vouches for, its last byte
+            // changed.
             let spoilt = match (bad, verified) {
                 (Some(BadPacket::BadCsum), Some(i)) => {
                     let m = &q.rndis[i];

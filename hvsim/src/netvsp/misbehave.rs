@@ -9,9 +9,9 @@
 //! - `overlap-ranges`: a transfer-page packet names its first range [`OVERLAP_REPEATS`] more
 //!   times, overlapping itself (a guest that takes them all receives that frame again and
 //!   again; one that refuses the packet loses its frames, which TCP sends again);
-//! - `bad-csum`: a frame whose TCP or UDP checksum the host says it verified goes with a
-//!   wrong checksum (a guest that believes the host only when receive checksum offload is on
-//!   drops it with offload off);
+//! - `bad-csum`: a frame whose TCP or UDP checksum the host says it verified goes with its
+//!   last byte changed, its checksum now wrong (a guest that believes the host only when
+//!   receive checksum offload is on drops it with offload off, and TCP sends it again);
 //! - `stop-reading`: with a transfer-page packet, the host stops reading the guest → host
 //!   rings for [`STOP_READING`] and sends each frame in a packet of its own meanwhile, so the
 //!   guest's receive completions fill its ring (it must hold them back, not wait, and send

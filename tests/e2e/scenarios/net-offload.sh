@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-description="the NIC offers checksum and segmentation offload: eth0 turns on tx-checksumming and TSO, 8 MiB of random bytes cross each way intact (and up once more over IPv6) with the host filling in checksums and cutting large sends, and again intact after 'ethtool -K eth0 tx off tso off rx off' with no offloaded frame, although the host then spoils the checksum of some frames it says it verified (the guest must check them itself)"
+description="the NIC offers checksum and segmentation offload: eth0 turns on tx-checksumming and TSO, 8 MiB of random bytes cross each way intact (and up once more over IPv6) with the host filling in checksums and cutting large sends, and again intact after 'ethtool -K eth0 tx off tso off rx off' with no offloaded frame, although the host then changes a byte of some frames it says it verified (the guest must check them itself)"
 . "$RHV_TOP/tests/e2e/net-lib.sh"
 guest_bins+=(ethtool)
 timeout=600
@@ -67,7 +67,8 @@ host() {
 		from_guest_port 7001 "$E2E_OUT/up-$phase.bin"
 		await_console "^RHV-STEP: down-$phase" 200
 		# With receive checksum offload off, the host's word on a checksum must not count:
-		# it spoils the checksum of every 16th frame it says it verified (misbehave bad-csum).
+		# every 16th frame it says it verified comes with its last byte changed (misbehave
+		# bad-csum); a guest that believed it would write corrupt bytes to the file.
 		if [ $phase = off ]; then
 			netvsp '{"op":"misbehave","kinds":["bad-csum"],"every":16}' >/dev/null
 		fi

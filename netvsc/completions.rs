@@ -98,7 +98,11 @@ impl Held {
     ) -> Result<bool> {
         let signal = self.flush(&mut write);
         if self.len > 0 {
-            return if self.push(owed) { Ok(signal) } else { Err(ENOSPC) };
+            return if self.push(owed) {
+                Ok(signal)
+            } else {
+                Err(ENOSPC)
+            };
         }
         match write(owed) {
             Ok(s) => Ok(s || signal),

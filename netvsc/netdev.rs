@@ -5,11 +5,11 @@
 
 use crate::buffer::SharedBuffer;
 use crate::device::Netvsc;
+use crate::receive::RxQueue;
 use core::ptr::NonNull;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
-use crate::receive::RxQueue;
 use vmbus::Channel;
 
 mod skb;

@@ -219,8 +219,7 @@ impl RxQueue {
     pub(crate) fn begin_poll(&self, channel: &Channel, budget: usize) {
         let mut st = self.state.lock();
         st.budget = Budget::new(budget);
-        st.rx_csum =
-            self.dp.rx_csum.load(ordering::Relaxed) && self.dp.ndev.rx_checksum_enabled();
+        st.rx_csum = self.dp.rx_csum.load(ordering::Relaxed) && self.dp.ndev.rx_checksum_enabled();
         self.flush(&mut st, channel);
         self.run_transfer(&mut st, channel, false);
     }
@@ -343,9 +342,7 @@ impl RxQueue {
         if let Err(e) = transfer::range_set_ok(raw, sections, &mut st.sorted) {
             match e {
                 RangeSetError::TooMany(n) => dp.bad("more receive ranges than sections", n as u64),
-                RangeSetError::Overlap(at) => {
-                    dp.bad("overlapping receive ranges", u64::from(at))
-                }
+                RangeSetError::Overlap(at) => dp.bad("overlapping receive ranges", u64::from(at)),
             }
             return None;
         }

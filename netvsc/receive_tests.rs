@@ -15,7 +15,10 @@ mod rx_checksum {
     /// Per-packet info: a hash and a checksum verdict `csum`.
     fn ppi(csum: u32) -> KVec<u8> {
         let mut v = KVec::new();
-        for (kind, value) in [(rndis::PPI_HASH_VALUE, 0x1234), (rndis::PPI_TCPIP_CHECKSUM, csum)] {
+        for (kind, value) in [
+            (rndis::PPI_HASH_VALUE, 0x1234),
+            (rndis::PPI_TCPIP_CHECKSUM, csum),
+        ] {
             let p = rndis::PerPacketInfo::new(kind, 4);
             v.extend_from_slice(p.as_bytes(), GFP_KERNEL).unwrap();
             v.extend_from_slice(&u32::to_le_bytes(value), GFP_KERNEL)
@@ -87,10 +90,16 @@ mod range_set {
         let mut s = scratch();
         // One byte shared.
         let r = wire(&[(0, 1729), (1728, 60)]);
-        assert_eq!(range_set_ok(&r, 9000, &mut s), Err(RangeSetError::Overlap(1728)));
+        assert_eq!(
+            range_set_ok(&r, 9000, &mut s),
+            Err(RangeSetError::Overlap(1728))
+        );
         // One range inside another, named last.
         let r = wire(&[(4096, 64), (0, 1728), (64, 8)]);
-        assert_eq!(range_set_ok(&r, 9000, &mut s), Err(RangeSetError::Overlap(64)));
+        assert_eq!(
+            range_set_ok(&r, 9000, &mut s),
+            Err(RangeSetError::Overlap(64))
+        );
         // The same section named over and over: one packet, a thousand copies of a frame.
         let same: KVec<(u32, u32)> = {
             let mut v = KVec::new();
@@ -222,7 +231,11 @@ mod held_completions {
         ring.room = usize::MAX;
         assert!(held.flush(|o| ring.write(o)));
         assert_eq!(ring.written.len(), HELD_COMPLETIONS);
-        assert!(ring.written.iter().enumerate().all(|(i, &id)| id == i as u64));
+        assert!(ring
+            .written
+            .iter()
+            .enumerate()
+            .all(|(i, &id)| id == i as u64));
     }
 
     #[test]

@@ -346,11 +346,9 @@ impl RxQueue {
             }
             return None;
         }
-        let mut count = 0;
-        for (slot, r) in st.ranges.iter_mut().zip(raw.chunks_exact(8)) {
-            // Length in the low half, offset in the high half (the wire order).
-            *slot = u64::from_le_bytes([r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]);
-            count += 1;
+        let count = (raw.len() / 8).min(st.ranges.len());
+        for (i, slot) in st.ranges[..count].iter_mut().enumerate() {
+            *slot = transfer::range_at(raw, i);
         }
         Some(count)
     }

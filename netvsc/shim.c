@@ -53,13 +53,7 @@ struct rhv_netvsc_queue {
 
 struct rhv_netvsc_priv {
 	const void *ctx;
-	/* Receive checksum offload is enabled now (ethtool -K rx on|off toggles it). Any context. */
-bool rhv_netvsc_rxcsum_enabled(struct net_device *ndev)
-{
-	return READ_ONCE(ndev->features) & NETIF_F_RXCSUM;
-}
-
-/* Fewest segments the host takes in a large send (0: no large send). */
+	/* Fewest segments the host takes in a large send (0: no large send). */
 	u32 tso_min_segs;
 	/* The Rust receive context (the NetDevice), set once after allocation. */
 	const void *rx_ctx;

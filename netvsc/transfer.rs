@@ -72,10 +72,8 @@ pub(crate) fn range_set_ok(
         return Err(RangeSetError::TooMany(count));
     }
     let sorted = &mut scratch[..count];
-    for (slot, raw) in sorted.iter_mut().zip(ranges.chunks_exact(8)) {
-        let len = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
-        let offset = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
-        *slot = u64::from(offset) << 32 | u64::from(len);
+    for (i, slot) in sorted.iter_mut().enumerate() {
+        *slot = range_at(ranges, i);
     }
     sorted.sort_unstable();
     for pair in sorted.windows(2) {
@@ -87,6 +85,20 @@ pub(crate) fn range_set_ok(
         }
     }
     Ok(())
+}
+
+/// Range `i` of the range bytes `ranges` as one number, its offset in the high half and its
+/// length in the low half (0 past the end).
+pub(crate) fn range_at(ranges: &[u8], i: usize) -> u64 {
+    let at = i * 8;
+    match ranges.get(at..at + 8) {
+        Some(r) => {
+            let len = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+            let offset = u32::from_le_bytes([r[4], r[5], r[6], r[7]]);
+            u64::from(offset) << 32 | u64::from(len)
+        }
+        None => 0,
+    }
 }
 
 /// Whom a completion's transaction id names.

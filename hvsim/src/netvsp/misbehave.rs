@@ -92,7 +92,7 @@ impl BadPacket {
 pub(super) const OVERLAP_REPEATS: usize = 32;
 
 /// How long `stop-reading` leaves the guest → host rings unread.
-pub(super) const STOP_READING: Duration = Duration::from_secs(3);
+pub(super) const STOP_READING: Duration = Duration::from_secs(8);
 
 impl Netvsp {
     /// Whether the guest → host rings are left unread now (`stop-reading`).

@@ -100,6 +100,11 @@ impl<K: Kind> Plan<K> {
         !self.kinds.is_empty() && self.left > 0
     }
 
+    /// Whether bad packets of kind `kind` may still come.
+    pub fn arms(&self, kind: K) -> bool {
+        self.left > 0 && self.kinds.contains(&kind)
+    }
+
     /// An eligible packet is about to be sent: the bad packet to go with it, if any.
     pub fn due(&mut self) -> Option<K> {
         self.due_if(|_| true)

@@ -277,7 +277,8 @@ impl Netvsp {
 
     /// Sends what waits on `ch`, as far as its ring and the receive buffer allow.
     pub(super) fn flush(&mut self, ch: &mut dyn VspChannel) {
-        let stopped = self.reading_stopped();
+        // A frame per packet while a pause in reading is armed or under way.
+        let single = self.reading_stopped() || self.misbehaviour.arms(BadPacket::StopReading);
         let index = ch.subchannel_index();
         let Some(q) = self.queues.get_mut(&index) else {
             return;
@@ -317,9 +318,9 @@ impl Netvsp {
             };
             // While misbehaving, one section and range are kept for a `bad-rndis` message.
             let spare = usize::from(self.misbehaviour.armed());
-            // While the guest → host ring is not read, a frame per packet: the guest owes a
-            // completion for each.
-            let most = if stopped {
+            // Around a pause in reading the guest → host ring, a frame per packet: the guest
+            // owes a completion for each, and few sections are lent when the pause starts.
+            let most = if single {
                 1
             } else {
                 MAX_RANGES_PER_PACKET - spare

@@ -13,9 +13,10 @@
 //!   last byte changed, its checksum now wrong (a guest that believes the host only when
 //!   receive checksum offload is on drops it with offload off, and TCP sends it again);
 //! - `stop-reading`: with a transfer-page packet, the host stops reading the guest → host
-//!   rings for [`STOP_READING`] and sends each frame in a packet of its own meanwhile, so the
-//!   guest's receive completions fill its ring (it must hold them back, not wait, and send
-//!   them all once the host reads again);
+//!   rings for [`STOP_READING`]; while the kind is armed and during the pause it sends each
+//!   frame in a packet of its own, so that the guest's receive completions, one per packet,
+//!   fill its ring (it must hold them back, not wait, and send them all once the host reads
+//!   again);
 //! - `unknown-completion`: before the completion of a guest's data send, a completion with an
 //!   id the guest never used;
 //! - `duplicate-completion`: the completion of a guest's data send, twice (by the time the

@@ -4,13 +4,14 @@ description="the host stops reading the guest → host ring for 8 s under a floo
 guest_bins+=(ethtool)
 timeout=300
 
-# hvsim's netvsp stops draining the channels' guest → host rings for 8 s with the 2000th
-# transfer-page packet after arming (misbehave kind stop-reading), and sends a frame per packet
-# meanwhile: one receive completion each, some 8000 of which fill a 512 KiB ring. A driver
+# hvsim's netvsp stops draining the channels' guest → host rings for 8 s with the 3000th
+# transfer-page packet after arming (misbehave kind stop-reading); from arming to the end of
+# the pause it sends a frame per packet: one receive completion each, some 8000 of which fill
+# a 512 KiB ring (the 16 MiB receive buffer has some 9700 sections). A driver
 # that waits for room (or gives up on a completion) in its receive path stalls the CPU or
 # loses the host's receive-buffer sections for good; one that holds completions back and
 # sends them once the host reads again loses nothing.
-misbehave='{"op":"misbehave","kinds":["stop-reading"],"every":2000,"count":1}'
+misbehave='{"op":"misbehave","kinds":["stop-reading"],"every":3000,"count":1}'
 
 guest() {
 	. /etc/rhv/net.sh

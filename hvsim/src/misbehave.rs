@@ -204,6 +204,17 @@ mod tests {
     }
 
     #[test]
+    fn a_kind_is_armed_until_its_count_is_spent() {
+        let mut p = Plan::<Bad>::default();
+        assert!(!p.arms(Bad::Red));
+        p.arm(&json!({"kinds": ["red"], "count": 1})).unwrap();
+        assert!(p.arms(Bad::Red));
+        assert!(!p.arms(Bad::Blue));
+        assert_eq!(p.due(), Some(Bad::Red));
+        assert!(!p.arms(Bad::Red));
+    }
+
+    #[test]
     fn bad_commands_are_refused_and_disarming_keeps_the_totals() {
         let mut p = Plan::<Bad>::default();
         assert!(p.arm(&json!({})).is_err());

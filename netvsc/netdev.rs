@@ -5,6 +5,7 @@
 
 use crate::buffer::SharedBuffer;
 use crate::device::Netvsc;
+use crate::receive::RxQueue;
 use core::ptr::NonNull;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -17,7 +18,7 @@ pub(crate) use skb::{Skb, Transport, TxOffload};
 /// Most queues (channels) a device gets (`RHV_NETVSC_MAX_QUEUES` in shim.h).
 pub(crate) const MAX_QUEUES: usize = 8;
 /// Counters the driver reports to ethtool (`RHV_NETVSC_RS_COUNTERS` in shim.c).
-pub(crate) const COUNTERS: usize = 6;
+pub(crate) const COUNTERS: usize = 7;
 
 /// `struct net_device`, opaque.
 #[repr(C)]
@@ -42,6 +43,7 @@ mod ffi {
             ctx: *const c_void,
         ) -> *mut RawNetDevice;
         pub(super) fn rhv_netvsc_set_rxcsum(ndev: *mut RawNetDevice);
+        pub(super) fn rhv_netvsc_rxcsum_enabled(ndev: *mut RawNetDevice) -> bool;
         pub(super) fn rhv_netvsc_set_tx_offload(
             ndev: *mut RawNetDevice,
             what: u32,
@@ -158,9 +160,9 @@ pub(crate) fn online_cpus() -> u32 {
 pub(crate) struct NetDevice {
     raw: NonNull<RawNetDevice>,
     registered: kernel::sync::atomic::Atomic<bool>,
-    /// The channel each queue's NAPI instance polls.
+    /// The channel each queue's NAPI instance polls, and the queue's receive side.
     #[pin]
-    polled: SpinLockIrq<[Option<Arc<Channel>>; MAX_QUEUES]>,
+    polled: SpinLockIrq<[Option<Polled>; MAX_QUEUES]>,
 }
 
 // SAFETY: the net_device may be used from any thread; every shim function it calls is safe in
@@ -205,7 +207,7 @@ impl NetDevice {
     /// Makes `channel` the one queue `q`'s NAPI instance polls (`None`: none) and polls it
     /// once for packets that came before; or, for `None`, waits until no poll uses the old
     /// one any more, so that its last reference goes here (process context).
-    pub(crate) fn set_polled(&self, q: u16, channel: Option<Arc<Channel>>) {
+    pub(crate) fn set_polled(&self, q: u16, channel: Option<Polled>) {
         let kick = channel.is_some();
         let old = match self.polled.lock().get_mut(usize::from(q)) {
             Some(slot) => core::mem::replace(slot, channel),
@@ -238,9 +240,16 @@ impl NetDevice {
         unsafe { ffi::rhv_netvsc_poll_claim(self.raw.as_ptr(), q) };
     }
 
-    /// The channel queue `q` polls.
-    fn polled(&self, q: u16) -> Option<Arc<Channel>> {
+    /// The channel queue `q` polls, with the queue's receive side.
+    fn polled(&self, q: u16) -> Option<Polled> {
         self.polled.lock().get(usize::from(q)).cloned().flatten()
+    }
+
+    /// Whether receive checksum offload is enabled on the interface now (`NETIF_F_RXCSUM`,
+    /// which `ethtool -K eth0 rx off` clears).
+    pub(crate) fn rx_checksum_enabled(&self) -> bool {
+        // SAFETY: `raw` is live; reading the features is safe in any context.
+        unsafe { ffi::rhv_netvsc_rxcsum_enabled(self.raw.as_ptr()) }
     }
 
     /// Advertises receive checksum offload; only before registration (`EBUSY` after), when
@@ -495,6 +504,13 @@ extern "C" fn rhv_netvsc_rs_channels(ctx: *const c_void, max: *mut u32, cur: *mu
     }
 }
 
+/// What a queue's NAPI instance polls: its channel and its receive side.
+#[derive(Clone)]
+pub(crate) struct Polled {
+    pub(crate) channel: Arc<Channel>,
+    pub(crate) rx: Arc<RxQueue>,
+}
+
 /// The receive context of a NAPI poll.
 ///
 /// # Safety
@@ -506,26 +522,38 @@ unsafe fn rx_context<'a>(rx: *const c_void) -> &'a NetDevice {
     unsafe { &*rx.cast::<NetDevice>() }
 }
 
-/// NAPI poll of queue `q`: up to `budget` packets of its channel, whose frames the packet
-/// handler hands to GRO; returns how many.
+/// NAPI poll of queue `q`: up to `budget` frames (or other packets) of its channel, which
+/// the packet handler hands to GRO; returns how many.
 #[no_mangle]
 extern "C" fn rhv_netvsc_rs_poll(rx: *const c_void, q: u16, budget: c_int) -> c_int {
     // SAFETY: called by the shim's NAPI poll, which runs only while the net_device lives.
     let ndev = unsafe { rx_context(rx) };
-    let Some(channel) = ndev.polled(q) else {
+    let Some(p) = ndev.polled(q) else {
         return 0;
     };
-    let done = channel.poll(usize::try_from(budget).unwrap_or(0));
-    c_int::try_from(done).unwrap_or(c_int::MAX)
+    let budget = usize::try_from(budget).unwrap_or(0);
+    // What the last poll left (completions held back, a packet half-done) comes first.
+    p.rx.begin_poll(&p.channel, budget);
+    p.channel.poll(budget);
+    c_int::try_from(p.rx.end_poll().min(budget)).unwrap_or(c_int::MAX)
 }
 
-/// After a poll of queue `q` that emptied the ring: unmasks the channel's interrupt; whether
-/// it must be polled again.
+/// After a poll of queue `q` that took less than its budget: unmasks the channel's
+/// interrupt; whether it must be polled again.
 #[no_mangle]
 extern "C" fn rhv_netvsc_rs_poll_done(rx: *const c_void, q: u16) -> bool {
     // SAFETY: as in `rhv_netvsc_rs_poll`.
     let ndev = unsafe { rx_context(rx) };
-    ndev.polled(q).is_some_and(|channel| channel.poll_done())
+    let Some(p) = ndev.polled(q) else {
+        return false;
+    };
+    // Held back for want of ring room, packets may wait in the ring: polling again now would
+    // spin. The host signals once it has made room (the full write asked it to, through
+    // `pending_send_sz`), which schedules the next poll; until then the ring stays masked.
+    if p.rx.waits_for_room() {
+        return false;
+    }
+    p.channel.poll_done()
 }
 
 #[no_mangle]

@@ -15,10 +15,13 @@ use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
 use vmbus::{Device, DeviceId, Guid};
 
 mod buffer;
+mod completions;
 mod control;
 mod datapath;
 mod netdev;
 pub mod proto;
+mod receive;
+mod receive_tests;
 mod sections;
 mod session;
 mod tests;

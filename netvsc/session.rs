@@ -7,7 +7,7 @@
 
 use crate::control::{Awaited, REQUEST_TRANS_BIT};
 use crate::datapath::{Counters, Datapath, QueueHandler, RECEIVE_BUFFER_ID};
-use crate::netdev::{online_cpus, NetDevice, MAX_QUEUES};
+use crate::netdev::{online_cpus, NetDevice, Polled, MAX_QUEUES};
 use crate::proto::{ndis, nvsp, rndis};
 use crate::sections::{Lease, Sections};
 use kernel::cpu::CpuId;
@@ -83,7 +83,7 @@ fn new_queue(
     dp: &Arc<Datapath>,
     queue: u16,
 ) -> Result<Queue> {
-    let handler = QueueHandler::boxed(dp.clone(), queue)?;
+    let (handler, rx) = QueueHandler::boxed(dp.clone(), queue)?;
     let mut params = OpenParams::new(RING_BYTES, RING_BYTES);
     // Spread the queues' interrupts (and so their receive work) over the CPUs.
     params.target_cpu = CpuId::from_u32(u32::from(queue) % online_cpus().max(1));
@@ -92,7 +92,13 @@ fn new_queue(
         None => dev.open(&params, handler)?,
     };
     // The queue's NAPI instance reads the channel's ring (QueueHandler::on_interrupt).
-    dp.ndev.set_polled(queue, Some(channel.shared()));
+    dp.ndev.set_polled(
+        queue,
+        Some(Polled {
+            channel: channel.shared(),
+            rx,
+        }),
+    );
     Ok(Queue {
         channel,
         signal_owed: Atomic::new(false),
@@ -323,6 +329,9 @@ impl Session {
         self.dp
             .recv_section
             .store(sec.sub_allocation_size, ordering::Relaxed);
+        self.dp
+            .recv_sections
+            .store(sec.num_sub_allocations, ordering::Relaxed);
         let send = nvsp::SendSendBuffer {
             gpadl_handle: self.dp.send.handle(),
             id: nvsp::LINUX_SEND_BUFFER_ID,

@@ -27,11 +27,11 @@
 #include "shim.h"
 
 /* Number of counters rhv_netvsc_rs_counters() fills (the order of the names below). */
-#define RHV_NETVSC_RS_COUNTERS 6
+#define RHV_NETVSC_RS_COUNTERS 7
 
 static const char rhv_netvsc_rs_counter_names[RHV_NETVSC_RS_COUNTERS][ETH_GSTRING_LEN] = {
 	"host_bad_packets", "host_unknown_completions", "tx_busy", "tx_ring_full",
-	"tx_dropped_host", "rx_bad_frames",
+	"tx_dropped_host", "rx_bad_frames", "rx_completions_held",
 };
 
 static const char rhv_netvsc_queue_stat_names[4][ETH_GSTRING_LEN] = {
@@ -75,9 +75,10 @@ static struct rhv_netvsc_priv *priv_of(struct net_device *ndev)
 }
 
 /*
- * Up to `budget` VMBus packets of the queue's channel (each may carry many frames, which go to
- * GRO as they are read); when fewer came, the instance goes idle and the channel's interrupt
- * is unmasked, unless packets arrived meanwhile.
+ * Up to `budget` frames of the queue's channel (Rust counts them, and other packets, and
+ * leaves a VMBus packet half-read when its frames outlast the budget); when fewer came, the
+ * instance goes idle and the channel's interrupt is unmasked, unless packets arrived
+ * meanwhile (or Rust waits for the host to make room for the completions it holds back).
  */
 static int rhv_netvsc_poll(struct napi_struct *napi, int budget)
 {
@@ -397,6 +398,12 @@ void rhv_netvsc_set_rxcsum(struct net_device *ndev)
 {
 	ndev->hw_features |= NETIF_F_RXCSUM;
 	ndev->features |= NETIF_F_RXCSUM;
+}
+
+/* Receive checksum offload is enabled now (ethtool -K rx on|off toggles it). Any context. */
+bool rhv_netvsc_rxcsum_enabled(struct net_device *ndev)
+{
+	return READ_ONCE(ndev->features) & NETIF_F_RXCSUM;
 }
 
 /* Fewest segments the host takes in a large send (0 until rhv_netvsc_set_tx_offload()). */

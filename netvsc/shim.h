@@ -29,6 +29,7 @@ struct sk_buff;
 bool rhv_netvsc_ratelimit(void);
 struct net_device *rhv_netvsc_alloc(struct device *parent, const void *ctx);
 void rhv_netvsc_set_rxcsum(struct net_device *ndev);
+bool rhv_netvsc_rxcsum_enabled(struct net_device *ndev);
 void rhv_netvsc_set_tx_offload(struct net_device *ndev, u32 what, u32 tso_max_size,
 			       u32 tso_min_segs);
 u32 rhv_netvsc_tso_min_segs(struct net_device *ndev);

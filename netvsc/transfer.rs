@@ -47,6 +47,60 @@ pub(crate) fn range_ok(offset: u32, len: u32, buffer_len: usize, limit: usize) -
         && offset.checked_add(len).is_some_and(|end| end <= buffer_len)
 }
 
+/// What is wrong with the ranges of a transfer-page packet taken together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RangeSetError {
+    /// More ranges than the receive buffer has sections: no host has that many messages in
+    /// one buffer.
+    TooMany(usize),
+    /// Two ranges share bytes (the one starting at this offset overlaps the one before it):
+    /// the host would have the same bytes received twice, or many times over (a few
+    /// thousand overlapping ranges make a poll of hundreds of thousands of frames).
+    Overlap(u32),
+}
+
+/// Checks the ranges `ranges` (8 bytes each, as [`ranges`] returns them) of one packet as a
+/// set: no more than `sections`, the receive buffer's section count, and no two sharing a
+/// byte. `scratch` takes a sorted copy (it must hold a slot per range; `TooMany` if not).
+pub(crate) fn range_set_ok(
+    ranges: &[u8],
+    sections: usize,
+    scratch: &mut [u64],
+) -> Result<(), RangeSetError> {
+    let count = ranges.len() / 8;
+    if count > sections || count > scratch.len() {
+        return Err(RangeSetError::TooMany(count));
+    }
+    let sorted = &mut scratch[..count];
+    for (i, slot) in sorted.iter_mut().enumerate() {
+        *slot = range_at(ranges, i);
+    }
+    sorted.sort_unstable();
+    for pair in sorted.windows(2) {
+        // CAST: the halves of the packed value.
+        let (offset, len) = ((pair[0] >> 32) as u32, pair[0] as u32);
+        let next = (pair[1] >> 32) as u32;
+        if u64::from(offset) + u64::from(len) > u64::from(next) {
+            return Err(RangeSetError::Overlap(next));
+        }
+    }
+    Ok(())
+}
+
+/// Range `i` of the range bytes `ranges` as one number, its offset in the high half and its
+/// length in the low half (0 past the end).
+pub(crate) fn range_at(ranges: &[u8], i: usize) -> u64 {
+    let at = i * 8;
+    match ranges.get(at..at + 8) {
+        Some(r) => {
+            let len = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+            let offset = u32::from_le_bytes([r[4], r[5], r[6], r[7]]);
+            u64::from(offset) << 32 | u64::from(len)
+        }
+        None => 0,
+    }
+}
+
 /// Whom a completion's transaction id names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TransId {

@@ -90,6 +90,16 @@ pub trait PacketHandler: Send + Sync {
         let _ = channel;
     }
 
+    /// Called by [`Channel::poll`] before it reads each packet: `false` ends the poll there,
+    /// the packet left in the ring for a later poll. For a handler whose poll budget counts
+    /// other things than packets (e.g. frames, of which one packet may carry many), or that
+    /// cannot take more packets now (e.g. it holds back completions until the guest → host
+    /// ring has room, [`PacketHandler::on_send_space`]). Same context as
+    /// [`PacketHandler::on_packet`]; only asked in polled mode. The default: `true`.
+    fn wants_packets(&self) -> bool {
+        true
+    }
+
     /// Called in interrupt context when the host signalled the channel, its ring's interrupt
     /// masked: `true` takes the packets into the driver's own poll loop (see
     /// [`Channel::poll`]; e.g. schedule a NAPI instance), `false` (the default) has them

@@ -18,15 +18,16 @@ use super::{Channel, Next};
 
 impl Channel {
     /// Handles up to `budget` packets of the host → guest ring (and a send-space report the
-    /// host signalled); returns how many. Then tells the host what was read, with an
-    /// interrupt if it waits for room. Only from the poll loop of a handler whose
+    /// host signalled), fewer if the handler stops wanting them
+    /// ([`PacketHandler::wants_packets`](super::PacketHandler::wants_packets)); returns how
+    /// many. Then tells the host what was read, with an interrupt if it waits for room. Only from the poll loop of a handler whose
     /// [`PacketHandler::on_interrupt`](super::PacketHandler::on_interrupt) answered `true`.
     pub fn poll(&self, budget: usize) -> usize {
         // The host signals the relid both for new packets and for room it made.
         self.check_send_space();
         let mut rx = self.inbound.lock();
         let mut done = 0;
-        while done < budget {
+        while done < budget && self.handler.wants_packets() {
             match self.handle_next(&mut rx) {
                 Next::Handled => done += 1,
                 Next::Empty => break,

@@ -100,9 +100,9 @@ impl<K: Kind> Plan<K> {
         !self.kinds.is_empty() && self.left > 0
     }
 
-    /// Whether `kind` is armed and bad packets are still to come.
-    pub fn includes(&self, kind: K) -> bool {
-        self.armed() && self.kinds.contains(&kind)
+    /// Whether bad packets of kind `kind` may still come.
+    pub fn arms(&self, kind: K) -> bool {
+        self.left > 0 && self.kinds.contains(&kind)
     }
 
     /// An eligible packet is about to be sent: the bad packet to go with it, if any.
@@ -201,6 +201,17 @@ mod tests {
         assert_eq!(p.due(), Some(Bad::Red));
         assert_eq!(p.due_if(blue_only), Some(Bad::Blue));
         assert_eq!(p.done(), json!({"red": 1, "blue": 1}));
+    }
+
+    #[test]
+    fn a_kind_is_armed_until_its_count_is_spent() {
+        let mut p = Plan::<Bad>::default();
+        assert!(!p.arms(Bad::Red));
+        p.arm(&json!({"kinds": ["red"], "count": 1})).unwrap();
+        assert!(p.arms(Bad::Red));
+        assert!(!p.arms(Bad::Blue));
+        assert_eq!(p.due(), Some(Bad::Red));
+        assert!(!p.arms(Bad::Red));
     }
 
     #[test]

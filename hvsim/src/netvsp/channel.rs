@@ -117,6 +117,9 @@ pub struct Queued {
     pub bytes: Vec<u8>,
     /// Bytes of the frame in it; 0 for a control message.
     pub frame_len: usize,
+    /// Where in `bytes` the last byte covered by the frame's TCP or UDP checksum lies, if the
+    /// message tells the guest the host verified it (for the `bad-csum` misbehaviour).
+    pub verified_csum_at: Option<usize>,
 }
 
 impl Queued {
@@ -125,6 +128,7 @@ impl Queued {
         Self {
             bytes,
             frame_len: 0,
+            verified_csum_at: None,
         }
     }
 }

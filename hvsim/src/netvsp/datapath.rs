@@ -17,11 +17,13 @@
 //! (followed by a flush of every channel once the completing channel is drained); and on the
 //! tick while the event loop is not waiting on it (no wake descriptor, a failed read).
 
+use std::time::Instant;
+
 use rhv_proto::rndis::{self, MessageHeader, PerPacketInfo, PPI_HASH_VALUE, PPI_TCPIP_CHECKSUM};
 use zerocopy::IntoBytes;
 
 use super::channel::{ChannelSet, Queued, VspChannel};
-use super::misbehave::{BadPacket, BAD_RNDIS_MESSAGE};
+use super::misbehave::{BadPacket, BAD_RNDIS_MESSAGE, STOP_READING};
 use super::offload_frames::{self, TxKind, TxRequest};
 use super::protocol::PacketError;
 use super::rx::{RxError, MAX_RANGES_PER_PACKET};
@@ -62,6 +64,28 @@ fn data_message(frame: &[u8], hash: Option<u32>, csum: Option<u32>) -> Vec<u8> {
     }
     m.extend_from_slice(frame);
     m
+}
+
+/// The last byte of the TCP segment or UDP datagram (with a checksum) in an untagged IPv4
+/// frame, which its checksum covers: the payload's if it has one (none for a fragment).
+pub(super) fn l4_last_byte(frame: &[u8]) -> Option<usize> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ip = frame.get(14..34)?;
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+    let header = match ip[9] {
+        6 => 20,
+        17 => 8,
+        _ => return None,
+    };
+    if ihl < 20 || fragment || total < ihl + header || 14 + total > frame.len() {
+        return None;
+    }
+    let udp_unchecked = ip[9] == 17 && frame.get(14 + ihl + 6..14 + ihl + 8)? == [0, 0];
+    (!udp_unchecked).then_some(14 + total - 1)
 }
 
 /// Whether the guest's packet filter lets a frame to `dst` in.
@@ -234,6 +258,9 @@ impl Netvsp {
             None => (None, 0),
         };
         let message = data_message(frame, hash, csum);
+        let verified_csum_at = csum
+            .and_then(|_| l4_last_byte(frame))
+            .map(|at| message.len() - frame.len() + at);
         if message.len() > recv.section_size() as usize {
             self.stats.to_guest.drops += 1;
             return;
@@ -242,6 +269,7 @@ impl Netvsp {
             Some(q) => q.rndis.push_back(Queued {
                 bytes: message,
                 frame_len: len,
+                verified_csum_at,
             }),
             None => self.stats.filtered += 1,
         }
@@ -249,6 +277,8 @@ impl Netvsp {
 
     /// Sends what waits on `ch`, as far as its ring and the receive buffer allow.
     pub(super) fn flush(&mut self, ch: &mut dyn VspChannel) {
+        // A frame per packet while a pause in reading is armed or under way.
+        let single = self.reading_stopped() || self.misbehaviour.arms(BadPacket::StopReading);
         let index = ch.subchannel_index();
         let Some(q) = self.queues.get_mut(&index) else {
             return;
@@ -288,22 +318,55 @@ impl Netvsp {
             };
             // While misbehaving, one section and range are kept for a `bad-rndis` message.
             let spare = usize::from(self.misbehaviour.armed());
+            // Around a pause in reading the guest → host ring, a frame per packet: the guest
+            // owes a completion for each, and few sections are lent when the pause starts.
+            let most = if single {
+                1
+            } else {
+                MAX_RANGES_PER_PACKET - spare
+            };
             let n = q
                 .rndis
                 .len()
                 .min(recv.free_sections().saturating_sub(spare))
-                .min(MAX_RANGES_PER_PACKET - spare);
+                .min(most);
             if n == 0 {
                 q.stats.no_section += 1;
                 return;
             }
+            let verified = q
+                .rndis
+                .iter()
+                .take(n)
+                .position(|m| m.verified_csum_at.is_some());
+            let bad = self
+                .misbehaviour
+                .due_if(|k| k.with_receive() && (k != BadPacket::BadCsum || verified.is_some()));
+            // bad-csum: the first frame whose checksum the host vouches for, its last byte
+            // changed.
+            let spoilt = match (bad, verified) {
+                (Some(BadPacket::BadCsum), Some(i)) => {
+                    let m = &q.rndis[i];
+                    let mut bytes = m.bytes.clone();
+                    if let Some(b) = m.verified_csum_at.and_then(|at| bytes.get_mut(at)) {
+                        *b ^= 0x5a;
+                    }
+                    Some((i, bytes))
+                }
+                _ => None,
+            };
             let mut batch: Vec<&[u8]> =
                 q.rndis.iter().take(n).map(|m| m.bytes.as_slice()).collect();
-            let bad = self.misbehaviour.due_if(BadPacket::with_receive);
+            if let Some((i, bytes)) = &spoilt {
+                batch[*i] = bytes;
+            }
+            if bad == Some(BadPacket::StopReading) {
+                self.reading_stopped_until = Some(Instant::now() + STOP_READING);
+            }
             if bad == Some(BadPacket::BadRndis) {
                 batch.push(&BAD_RNDIS_MESSAGE);
             }
-            let result = recv.deliver(ch, &batch, bad == Some(BadPacket::BadRange));
+            let result = recv.deliver(ch, &batch, BadPacket::range_defect(bad));
             if matches!(result, Err(RxError::Send(SendError::Full))) {
                 q.stats.ring_full += 1;
                 return;

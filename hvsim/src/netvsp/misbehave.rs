@@ -6,14 +6,28 @@
 //!   the receive buffer;
 //! - `bad-rndis`: a transfer-page packet carries one more message, whose RNDIS header claims
 //!   more bytes than its range holds;
+//! - `overlap-ranges`: a transfer-page packet names its first range [`OVERLAP_REPEATS`] more
+//!   times, overlapping itself (a guest that takes them all receives that frame again and
+//!   again; one that refuses the packet loses its frames, which TCP sends again);
+//! - `bad-csum`: a frame whose TCP or UDP checksum the host says it verified goes with its
+//!   last byte changed, its checksum now wrong (a guest that believes the host only when
+//!   receive checksum offload is on drops it with offload off, and TCP sends it again);
+//! - `stop-reading`: with a transfer-page packet, the host stops reading the guest → host
+//!   rings for [`STOP_READING`]; while the kind is armed and during the pause it sends each
+//!   frame in a packet of its own, so that the guest's receive completions, one per packet,
+//!   fill its ring (it must hold them back, not wait, and send them all once the host reads
+//!   again);
 //! - `unknown-completion`: before the completion of a guest's data send, a completion with an
 //!   id the guest never used;
 //! - `duplicate-completion`: the completion of a guest's data send, twice (by the time the
 //!   copy arrives its id may name another send).
 
+use std::time::{Duration, Instant};
+
 use rhv_proto::rndis;
 
 use super::channel::Outgoing;
+use super::rx::RangeDefect;
 use super::Netvsp;
 use crate::misbehave::Kind;
 
@@ -22,6 +36,9 @@ use crate::misbehave::Kind;
 pub(super) enum BadPacket {
     BadRange,
     BadRndis,
+    OverlapRanges,
+    BadCsum,
+    StopReading,
     UnknownCompletion,
     DuplicateCompletion,
 }
@@ -30,6 +47,9 @@ impl Kind for BadPacket {
     const ALL: &'static [Self] = &[
         BadPacket::BadRange,
         BadPacket::BadRndis,
+        BadPacket::OverlapRanges,
+        BadPacket::BadCsum,
+        BadPacket::StopReading,
         BadPacket::UnknownCompletion,
         BadPacket::DuplicateCompletion,
     ];
@@ -37,6 +57,9 @@ impl Kind for BadPacket {
         match self {
             BadPacket::BadRange => "bad-range",
             BadPacket::BadRndis => "bad-rndis",
+            BadPacket::OverlapRanges => "overlap-ranges",
+            BadPacket::BadCsum => "bad-csum",
+            BadPacket::StopReading => "stop-reading",
             BadPacket::UnknownCompletion => "unknown-completion",
             BadPacket::DuplicateCompletion => "duplicate-completion",
         }
@@ -46,7 +69,37 @@ impl Kind for BadPacket {
 impl BadPacket {
     /// Whether it goes with a transfer-page packet (else with a send completion).
     pub(super) fn with_receive(self) -> bool {
-        matches!(self, BadPacket::BadRange | BadPacket::BadRndis)
+        matches!(
+            self,
+            BadPacket::BadRange
+                | BadPacket::BadRndis
+                | BadPacket::OverlapRanges
+                | BadPacket::BadCsum
+                | BadPacket::StopReading
+        )
+    }
+
+    /// What it does to the ranges of the transfer-page packet it goes with.
+    pub(super) fn range_defect(bad: Option<Self>) -> RangeDefect {
+        match bad {
+            Some(BadPacket::BadRange) => RangeDefect::OutsideBuffer,
+            Some(BadPacket::OverlapRanges) => RangeDefect::Overlapping,
+            _ => RangeDefect::None,
+        }
+    }
+}
+
+/// How many more times `overlap-ranges` names a packet's first range.
+pub(super) const OVERLAP_REPEATS: usize = 32;
+
+/// How long `stop-reading` leaves the guest → host rings unread.
+pub(super) const STOP_READING: Duration = Duration::from_secs(8);
+
+impl Netvsp {
+    /// Whether the guest → host rings are left unread now (`stop-reading`).
+    pub(super) fn reading_stopped(&self) -> bool {
+        self.reading_stopped_until
+            .is_some_and(|until| Instant::now() < until)
     }
 }
 

@@ -53,7 +53,8 @@
 //!   how often a full ring or a full receive buffer stopped its flush.
 //!
 //! - `{"op":"misbehave","kinds":[...],"every":N,"count":M}`: bad packets for robustness
-//!   scenarios (`bad-range`, `bad-rndis`, `unknown-completion`, `duplicate-completion`; see
+//!   scenarios (`bad-range`, `bad-rndis`, `overlap-ranges`, `bad-csum`, `stop-reading`,
+//!   `unknown-completion`, `duplicate-completion`; see
 //!   `misbehave`); `stats` reports how many were sent as `misbehaved`.
 //!
 //! Bad input from the guest (lengths, offsets, page ranges, unknown messages, completions
@@ -171,6 +172,8 @@ pub struct Netvsp {
     gather_buf: Vec<u8>,
     /// Bad packets armed by the `misbehave` command.
     misbehaviour: crate::misbehave::Plan<misbehave::BadPacket>,
+    /// The guest → host rings are left unread until then (`stop-reading`).
+    reading_stopped_until: Option<std::time::Instant>,
     /// A receive completion freed sections since the last flush of every channel: frames
     /// queued on other channels than the completing one may go now (`on_drained`).
     flush_wanted: bool,
@@ -209,6 +212,7 @@ impl Netvsp {
             frame_buf: vec![0; 65_536 + 64],
             gather_buf: Vec::new(),
             misbehaviour: crate::misbehave::Plan::default(),
+            reading_stopped_until: None,
             flush_wanted: false,
             backend_failing: false,
         }
@@ -290,6 +294,10 @@ impl VmbusDevice for Netvsp {
 
     fn on_packet(&mut self, ch: &mut ChannelHandle<'_>, packet: &IncomingPacket<'_>) {
         self.handle_packet(ch, packet);
+    }
+
+    fn pauses_reading(&self) -> bool {
+        self.reading_stopped()
     }
 
     fn on_writable(&mut self, ch: &mut ChannelHandle<'_>) {

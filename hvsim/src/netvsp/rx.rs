@@ -14,6 +14,7 @@ use zerocopy::IntoBytes;
 
 use super::buffers::{BufferError, GuestBuffer};
 use super::channel::VspChannel;
+use super::misbehave::OVERLAP_REPEATS;
 use crate::vmbus::SendError;
 
 /// Linux's section size (`NETVSC_RECV_SECTION_SIZE`); larger MTUs get larger sections.
@@ -24,6 +25,17 @@ pub const MESSAGE_OVERHEAD: u32 = 8 + 36 + 2 * 16 + 4;
 pub const MAX_RANGES_PER_PACKET: usize = 64;
 /// A buffer with fewer sections is refused.
 pub const MIN_SECTIONS: u32 = 16;
+
+/// A defect of the ranges of a transfer-page packet (misbehaviour, `super::misbehave`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeDefect {
+    /// None: one range per message.
+    None,
+    /// One more range, past the buffer's end.
+    OutsideBuffer,
+    /// The first range named [`OVERLAP_REPEATS`] more times.
+    Overlapping,
+}
 
 /// Why the receive buffer cannot be used or a completion is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -119,14 +131,14 @@ impl ReceiveBuffer {
     }
 
     /// Copies `messages` (at most [`MAX_RANGES_PER_PACKET`], each at most a section) into
-    /// free sections and sends them to the guest in one transfer-page packet on `ch`; with
-    /// `bad_range` (misbehaviour) the packet names one more range, past the buffer's end. On
-    /// an error nothing was delivered and the sections are free again.
+    /// free sections and sends them to the guest in one transfer-page packet on `ch`, its
+    /// ranges spoilt by `defect` (misbehaviour). On an error nothing was delivered and the
+    /// sections are free again.
     pub fn deliver(
         &mut self,
         ch: &mut dyn VspChannel,
         messages: &[&[u8]],
-        bad_range: bool,
+        defect: RangeDefect,
     ) -> Result<(), RxError> {
         if messages.len() > MAX_RANGES_PER_PACKET {
             return Err(RxError::Send(SendError::TooLarge(messages.len() as u64)));
@@ -144,8 +156,12 @@ impl ReceiveBuffer {
         let mut extra = Vec::with_capacity(8 + 8 * messages.len());
         extra.extend_from_slice(&self.pageset_id.to_le_bytes());
         extra.extend_from_slice(&[0, 0]); // sender_owns_set, reserved
-        let ranges = messages.len() + usize::from(bad_range);
-        // CAST: at most MAX_RANGES_PER_PACKET + 1.
+        let repeats = match defect {
+            RangeDefect::Overlapping if !messages.is_empty() => OVERLAP_REPEATS,
+            _ => 0,
+        };
+        let ranges = messages.len() + repeats + usize::from(defect == RangeDefect::OutsideBuffer);
+        // CAST: at most MAX_RANGES_PER_PACKET + OVERLAP_REPEATS.
         extra.extend_from_slice(&(ranges as u32).to_le_bytes());
         let mut result = Ok(());
         for m in messages {
@@ -168,7 +184,12 @@ impl ReceiveBuffer {
         if result.is_ok() && sections.len() != messages.len() {
             result = Err(RxError::Send(SendError::Full));
         }
-        if bad_range {
+        if let Some(first) = extra.get(8..16).map(<[u8]>::to_vec) {
+            for _ in 0..repeats {
+                extra.extend_from_slice(&first);
+            }
+        }
+        if defect == RangeDefect::OutsideBuffer {
             let outside = TransferPageRange {
                 byte_count: 64,
                 byte_offset: u32::try_from(self.buffer.len()).unwrap_or(u32::MAX),

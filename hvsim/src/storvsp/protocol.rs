@@ -171,7 +171,7 @@ impl Storvsp {
             {
                 self.complete(io, subchannel, send.trans_id, &bytes[..send.len]);
             }
-            if self.misbehaviour.includes(BadCompletion::Stale) {
+            if self.misbehaviour.arms(BadCompletion::Stale) {
                 self.held.remember(subchannel, packet.trans_id, bytes);
             }
         } else {

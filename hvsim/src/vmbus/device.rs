@@ -107,6 +107,13 @@ pub trait VmbusDevice: Send {
     /// A packet arrived on an open channel.
     fn on_packet(&mut self, ch: &mut ChannelHandle<'_>, packet: &IncomingPacket<'_>);
 
+    /// Whether the server is to leave the guest's packets in this device's guest → host rings
+    /// for now: a host that stops reading them for a while (misbehaviour). Asked before every
+    /// drain; once it answers `false` again, the next tick drains what piled up.
+    fn pauses_reading(&self) -> bool {
+        false
+    }
+
     /// The host → guest ring had been full and now has room again.
     fn on_writable(&mut self, ch: &mut ChannelHandle<'_>) {
         let _ = ch;

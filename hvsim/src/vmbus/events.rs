@@ -117,6 +117,9 @@ impl VmbusServer {
     /// when room it waited for in the host → guest ring has appeared.
     /// Then, if it handed over packets, lets the device send on its other channels.
     pub(super) fn service_channel(&mut self, host: &mut dyn HostToGuest, d: usize, c: usize) {
+        if self.devices[d].device.pauses_reading() {
+            return;
+        }
         let mut requests = Vec::new();
         let mut handed = false;
         for _ in 0..MAX_DRAIN_ROUNDS {

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-description="the NIC offers checksum and segmentation offload: eth0 turns on tx-checksumming and TSO, 8 MiB of random bytes cross each way intact (and up once more over IPv6) with the host filling in checksums and cutting large sends, and again intact after 'ethtool -K eth0 tx off tso off' with no offloaded frame"
+description="the NIC offers checksum and segmentation offload: eth0 turns on tx-checksumming and TSO, 8 MiB of random bytes cross each way intact (and up once more over IPv6) with the host filling in checksums and cutting large sends, and again intact after 'ethtool -K eth0 tx off tso off rx off' with no offloaded frame, although the host then changes a byte of some frames it says it verified (the guest must check them itself)"
 . "$RHV_TOP/tests/e2e/net-lib.sh"
 guest_bins+=(ethtool)
 timeout=600
@@ -25,7 +25,7 @@ guest() {
 	echo "RHV-NET: up-sha $(sha256sum </tmp/up | cut -d' ' -f1)"
 	for phase in on off; do
 		if [ $phase = off ]; then
-			ethtool -K eth0 tx off tso off || { echo "guest: ethtool -K failed"; exit 1; }
+			ethtool -K eth0 tx off tso off rx off || { echo "guest: ethtool -K failed"; exit 1; }
 			ethtool -k eth0 | sed 's/^/ETHTOOL-K-OFF: /'
 		fi
 		# The host connects to each port once the step is announced (retrying until nc
@@ -35,6 +35,8 @@ guest() {
 		echo "RHV-STEP: down-$phase"
 		timeout 180 nc -l -p 7002 >/tmp/down || { echo "guest: download ($phase) failed"; exit 1; }
 		echo "RHV-NET: down-$phase-sha $(sha256sum </tmp/down | cut -d' ' -f1) $(wc -c </tmp/down)"
+		# TCP segments the stack found with a wrong checksum (InCsumErrors).
+		echo "RHV-NET: tcp-csum-errors-$phase $(awk '/^Tcp:/ { if (!c) { for (i = 1; i <= NF; i++) if ($i == "InCsumErrors") c = i } else print $c }' /proc/net/snmp)"
 		if [ $phase = on ]; then
 			echo "RHV-STEP: up6-$phase"
 			timeout 180 nc -l -p 7005 </tmp/up >/dev/null || { echo "guest: IPv6 upload failed"; exit 1; }
@@ -64,7 +66,16 @@ host() {
 		netvsp '{"op":"stats"}' >"$E2E_OUT/netvsp-$phase-start.json"
 		from_guest_port 7001 "$E2E_OUT/up-$phase.bin"
 		await_console "^RHV-STEP: down-$phase" 200
+		# With receive checksum offload off, the host's word on a checksum must not count:
+		# every 16th frame it says it verified comes with its last byte changed (misbehave
+		# bad-csum); a guest that believed it would write corrupt bytes to the file.
+		if [ $phase = off ]; then
+			netvsp '{"op":"misbehave","kinds":["bad-csum"],"every":16}' >/dev/null
+		fi
 		to_guest_port 7002 "$E2E_OUT/down.bin"
+		if [ $phase = off ]; then
+			netvsp '{"op":"misbehave","kinds":[]}' >/dev/null
+		fi
 		if [ $phase = on ]; then
 			await_console "^RHV-STEP: up6-$phase" 200
 			from_guest_port 7005 "$E2E_OUT/up6-$phase.bin" fd00:231::2
@@ -82,6 +93,7 @@ host_after() {
 	expect_eq "tcp-segmentation-offload" on "$(k ON tcp-segmentation-offload)"
 	expect_eq "tx-checksumming after ethtool -K" off "$(k OFF tx-checksumming)"
 	expect_eq "tcp-segmentation-offload after ethtool -K" off "$(k OFF tcp-segmentation-offload)"
+	expect_eq "rx-checksumming after ethtool -K" off "$(k OFF rx-checksumming)"
 	up=$(console | sed -n 's/^RHV-NET: up-sha //p')
 	down=$(sha256sum <"$E2E_OUT/down.bin" | cut -d' ' -f1)
 	for phase in on off; do
@@ -100,6 +112,13 @@ host_after() {
 	[ "$(jq -r .csum_offloaded "$on")" -gt 0 ] || fail "no frame left with its checksum to fill in"
 	[ "$(jq -r .rx_csum_verified "$on")" -gt 0 ] || fail "no frame reached the guest as verified"
 	echo "ok: offloaded: $(jq -r .lso_frames "$on") large sends ($(jq -r .lso_ipv6_frames "$on") IPv6, $(jq -r .lso_bytes "$on") bytes), $(jq -r .csum_offloaded "$on") checksums, $(jq -r .rx_csum_verified "$on") verified receives"
+	# The spoilt frames were caught by the guest's own check, not handed up as verified: the
+	# download is intact (above) and the stack counted checksum errors.
+	spoilt=$(jq -r '.misbehaved["bad-csum"]' "$off")
+	[ "$spoilt" -gt 0 ] || fail "the host spoilt no checksum: the scenario did not test much"
+	errors=$(console | sed -n 's/^RHV-NET: tcp-csum-errors-off //p')
+	[ "${errors:-0}" -gt 0 ] || fail "the host spoilt $spoilt checksums and the guest's TCP counted no checksum error"
+	echo "ok: with rx off, $spoilt spoilt checksums, $errors TCP checksum errors counted"
 	start=$E2E_OUT/netvsp-off-start.json
 	for c in lso_frames csum_offloaded; do
 		expect_eq "$c with offload off" "$(jq -r .$c "$start")" "$(jq -r .$c "$off")"

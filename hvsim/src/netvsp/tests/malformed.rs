@@ -329,7 +329,8 @@ fn misbehave_sends_bad_receives_and_completions_next_to_good_ones() {
     g.bring_up();
     let armed = g.nic.control(&serde_json::json!({
         "op": "misbehave",
-        "kinds": ["bad-range", "bad-rndis", "unknown-completion", "duplicate-completion"],
+        "kinds": ["bad-range", "bad-rndis", "overlap-ranges", "unknown-completion",
+            "duplicate-completion"],
     }));
     assert!(armed.is_ok(), "{armed:?}");
     let buffer_len = g.bus.gpadls[&g.recv_gpadl].ranges[0].pfns.len() as u32 * 4096;
@@ -363,6 +364,12 @@ fn misbehave_sends_bad_receives_and_completions_next_to_good_ones() {
         .read_at(base + u64::from(r[1].0), &mut header)
         .unwrap();
     assert!(u32::from_le_bytes(header[4..].try_into().unwrap()) > 44);
+    // overlap-ranges: the frame's range, then the same range again and again.
+    let s = frame_in(&mut g, 3);
+    let r = ranges_of(&s);
+    assert_eq!(r.len(), 1 + crate::netvsp::misbehave::OVERLAP_REPEATS);
+    assert!(r.iter().all(|&x| x == r[0]), "{r:?}");
+    assert!(r[0].1 >= 60);
     // unknown-completion, then duplicate-completion, with the guest's data sends.
     let send = |g: &mut Guest| {
         let before = g.nic.stats().from_guest.frames;
@@ -392,7 +399,42 @@ fn misbehave_sends_bad_receives_and_completions_next_to_good_ones() {
     let done = g.nic.control(&serde_json::json!({"op": "stats"})).unwrap()["misbehaved"].clone();
     assert_eq!(
         done,
-        serde_json::json!({"bad-range": 1, "bad-rndis": 1, "unknown-completion": 1,
-            "duplicate-completion": 1})
+        serde_json::json!({"bad-range": 1, "bad-rndis": 1, "overlap-ranges": 1, "bad-csum": 0,
+            "stop-reading": 0,
+            "unknown-completion": 1, "duplicate-completion": 1})
     );
+}
+
+#[test]
+fn stop_reading_pauses_the_guest_rings_and_sends_a_frame_per_packet() {
+    let mut g = Guest::new(Guest::config(1));
+    g.bring_up();
+    assert!(!g.nic.pauses_reading());
+    let armed = g.nic.control(&serde_json::json!({
+        "op": "misbehave", "kinds": ["stop-reading"], "count": 1,
+    }));
+    assert!(armed.is_ok(), "{armed:?}");
+    let frames_in = |g: &mut Guest, n: u8| {
+        let mut wire = g.wire.0.lock().unwrap();
+        for tag in 0..n {
+            wire.from_host.push_back(frame(MAC, tag, 60));
+        }
+    };
+    // The packet it goes with is sent as usual, then reading stops.
+    frames_in(&mut g, 1);
+    g.poll();
+    assert!(g.take(0).is_some());
+    assert!(g.nic.pauses_reading());
+    // Meanwhile every frame comes in a packet of its own.
+    frames_in(&mut g, 5);
+    g.poll();
+    let mut packets = 0;
+    while let Some(s) = g.take(0) {
+        assert_eq!(s.packet_type, PacketType::DataUsingTransferPages);
+        assert_eq!(ranges_of(&s).len(), 1);
+        packets += 1;
+    }
+    assert_eq!(packets, 5);
+    let done = g.nic.control(&serde_json::json!({"op": "stats"})).unwrap()["misbehaved"].clone();
+    assert_eq!(done["stop-reading"], 1);
 }

@@ -11,6 +11,7 @@ use zerocopy::IntoBytes;
 
 use super::super::vnet::{self, VnetHeader};
 use super::*;
+use crate::vmbus::VmbusDevice;
 
 /// An IPv4 TCP frame with `payload` bytes, lengths and checksums as a large send leaves them.
 fn tcp4(payload: usize) -> Vec<u8> {
@@ -222,4 +223,51 @@ fn a_nic_without_offload_offers_and_allows_none() {
         g.set(ndis::OID_TCP_OFFLOAD_PARAMETERS, off.as_bytes()),
         rndis::STATUS_SUCCESS
     );
+}
+
+#[test]
+fn bad_csum_spoils_a_checksum_the_host_vouches_for() {
+    let mut g = Guest::new(Guest::config(1));
+    g.bring_up();
+    let p = linux_params();
+    assert_eq!(
+        g.set(ndis::OID_TCP_OFFLOAD_PARAMETERS, p.as_bytes()),
+        rndis::STATUS_SUCCESS
+    );
+    let mut f = tcp4(100);
+    f[0..6].copy_from_slice(&MAC);
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    let valid = VnetHeader {
+        flags: vnet::F_DATA_VALID,
+        ..VnetHeader::default()
+    };
+    let push = |g: &mut Guest| {
+        let mut w = g.wire.0.lock().unwrap();
+        w.from_host.push_back(f.clone());
+        w.from_host_offload.push_back(valid);
+    };
+    let armed = g.nic.control(&serde_json::json!({
+        "op": "misbehave", "kinds": ["bad-csum"], "every": 2,
+    }));
+    assert!(armed.is_ok(), "{armed:?}");
+    let mut checksums = Vec::new();
+    for _ in 0..2 {
+        push(&mut g);
+        g.poll();
+        let r = g.receive(0);
+        let packet = r[0].message().packet().unwrap();
+        assert_eq!(
+            packet.ppi_u32(rndis::PPI_TCPIP_CHECKSUM),
+            Some(ndis::CSUM_RX_TCP_SUCCEEDED)
+        );
+        checksums.push(packet.data.to_vec());
+    }
+    // The first went as the host got it, the second with its last byte changed.
+    let last = f.len() - 1;
+    assert_eq!(checksums[0], f);
+    assert_eq!(checksums[1][..last], f[..last]);
+    assert_ne!(checksums[1][last], f[last]);
+    let done = g.nic.control(&serde_json::json!({"op": "stats"})).unwrap()["misbehaved"].clone();
+    assert_eq!(done["bad-csum"], 1);
 }

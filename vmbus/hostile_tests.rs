@@ -17,7 +17,7 @@ mod tests {
     use kernel::prelude::*;
 
     #[test]
-    fn gpadl_pages_are_leaked_when_creation_is_unanswered() {
+    fn unanswered_gpadl_pages_are_never_freed() {
         // GPADL_HEADER went out, then the wait timed out, was interrupted or rescinded.
         assert_eq!(
             pages_after_creation(creation_outcome(true, None)),

@@ -42,6 +42,12 @@ guest() {
 		i=$((i + 1))
 	done
 	echo "RHV-FLOOD-LINES: $(dmesg | grep -c 'clock stepped')"
+	# Ours counts what it refused (and pages it had to leak) in /sys/bus/vmbus/.
+	for c in bad_channel_messages dropped_channel_messages leaked_gpadl_pages; do
+		if [ -r /sys/bus/vmbus/$c ]; then
+			echo "RHV-COUNTER: $c $(cat /sys/bus/vmbus/$c)"
+		fi
+	done
 	sleep 1
 	unload_utils || exit 1
 	unload_vmbus || exit 1
@@ -119,6 +125,10 @@ host_after() {
 			fail "no log line for the truncated offer"
 		console | grep -qE 'channel [0-9]+ .*BadIndex.*channel failed' ||
 			fail "no log line for the bad ring index"
+		expect_eq "offers counted as bad" "3" \
+			"$(console | sed -n 's/^RHV-COUNTER: bad_channel_messages //p' | head -n1)"
+		expect_eq "channel messages dropped" "0" \
+			"$(console | sed -n 's/^RHV-COUNTER: dropped_channel_messages //p' | head -n1)"
 	fi
 	echo "ok: the guest survived and logged the bad fields"
 }

@@ -340,13 +340,17 @@ fn answer_negotiate(core: &mut Core, channel: &Channel) {
                 Exchange::Negotiated {
                     framework,
                     service: v,
-                } => pr_info!(
-                    "kvp: IC framework {}.{}, service version {}.{}\n",
-                    { framework.major },
-                    { framework.minor },
-                    { v.major },
-                    { v.minor }
-                ),
+                } => {
+                    if system::notice_ratelimit() {
+                        pr_info!(
+                            "kvp: IC framework {}.{}, service version {}.{}\n",
+                            { framework.major },
+                            { framework.minor },
+                            { v.major },
+                            { v.minor }
+                        );
+                    }
+                }
                 Exchange::NoCommonVersion => complain("no common version offered", len),
                 _ => complain("malformed NEGOTIATE", len),
             }
@@ -429,7 +433,9 @@ impl KvpDevice {
                 transport: Some(transport),
             }),
             Err(e) => {
-                pr_warn!("kvp: cannot create /dev/vmbus/hv_kvp: {:?}\n", e);
+                if system::ratelimit() {
+                    pr_warn!("kvp: cannot create /dev/vmbus/hv_kvp: {:?}\n", e);
+                }
                 let channel = state.channel.lock().take();
                 drop(channel);
                 kvp_transport::quiesce();

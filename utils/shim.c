@@ -20,10 +20,18 @@
 #include "shim.h"
 
 static DEFINE_RATELIMIT_STATE(rhv_utils_complaints, 5 * HZ, 10);
+/* Notices the host causes (negotiations, clock steps, requests): a limit of their own, so that
+ * a flood of complaints does not hide them, nor a flood of them the complaints. */
+static DEFINE_RATELIMIT_STATE(rhv_utils_notices, 5 * HZ, 10);
 
 bool rhv_utils_ratelimit(void)
 {
 	return __ratelimit(&rhv_utils_complaints);
+}
+
+bool rhv_utils_notice_ratelimit(void)
+{
+	return __ratelimit(&rhv_utils_notices);
 }
 
 /* Both only queue the kernel's own work item: callable from softirq context. */

@@ -6,6 +6,7 @@
 #include <linux/types.h>
 
 bool rhv_utils_ratelimit(void);
+bool rhv_utils_notice_ratelimit(void);
 void rhv_utils_poweroff(void);
 void rhv_utils_reboot(void);
 u64 rhv_utils_reference_counter(void);

@@ -8,6 +8,7 @@ use kernel::prelude::*;
 mod ffi {
     extern "C" {
         pub(super) fn rhv_utils_ratelimit() -> bool;
+        pub(super) fn rhv_utils_notice_ratelimit() -> bool;
         pub(super) fn rhv_utils_poweroff();
         pub(super) fn rhv_utils_reboot();
         pub(super) fn rhv_utils_reference_counter() -> u64;
@@ -24,6 +25,14 @@ mod ffi {
 pub(crate) fn ratelimit() -> bool {
     // SAFETY: no preconditions; the rate limit state is static and has its own lock.
     unsafe { ffi::rhv_utils_ratelimit() }
+}
+
+/// Whether a notice the host caused (a negotiation, a clock step, a request it sent, a device
+/// it offered) may be logged now: the host can repeat any of these at will, so every such line
+/// goes through a limit (its own, apart from the complaints').
+pub(crate) fn notice_ratelimit() -> bool {
+    // SAFETY: no preconditions; the rate limit state is static and has its own lock.
+    unsafe { ffi::rhv_utils_notice_ratelimit() }
 }
 
 /// Starts an orderly power-off (runs `poweroff` in user space, forced if that fails). Only

@@ -141,11 +141,15 @@ extern "C" fn rhv_utils_clock_work() {
         return;
     }
     match system::set_real_time_ns(host_ns) {
-        Ok(()) => pr_info!(
-            "timesync: clock stepped by {} ms ({})\n",
-            host_ns.saturating_sub(guest_ns) / 1_000_000,
-            if sync { "sync" } else { "sample" }
-        ),
+        Ok(()) => {
+            if system::notice_ratelimit() {
+                pr_info!(
+                    "timesync: clock stepped by {} ms ({})\n",
+                    host_ns.saturating_sub(guest_ns) / 1_000_000,
+                    if sync { "sync" } else { "sample" }
+                );
+            }
+        }
         Err(e) => {
             if system::ratelimit() {
                 pr_warn!("timesync: setting the clock failed: {:?}\n", e);
@@ -179,11 +183,15 @@ impl ClockWork {
     pub(crate) fn new() -> Self {
         let ptp = match system::PtpClock::register() {
             Ok((ptp, index)) => {
-                pr_info!("timesync: PTP clock \"hyperv\" is ptp{}\n", index);
+                if system::notice_ratelimit() {
+                    pr_info!("timesync: PTP clock \"hyperv\" is ptp{}\n", index);
+                }
                 Some(ptp)
             }
             Err(e) => {
-                pr_warn!("timesync: cannot register the PTP clock: {:?}\n", e);
+                if system::ratelimit() {
+                    pr_warn!("timesync: cannot register the PTP clock: {:?}\n", e);
+                }
                 None
             }
         };

@@ -151,14 +151,16 @@ impl IcChannel {
                 service: v,
             } => {
                 self.version.store(v.to_u32(), ordering::Relaxed);
-                pr_info!(
-                    "{}: IC framework {}.{}, service version {}.{}\n",
-                    service.name,
-                    { framework.major },
-                    { framework.minor },
-                    { v.major },
-                    { v.minor }
-                );
+                if system::notice_ratelimit() {
+                    pr_info!(
+                        "{}: IC framework {}.{}, service version {}.{}\n",
+                        service.name,
+                        { framework.major },
+                        { framework.minor },
+                        { v.major },
+                        { v.minor }
+                    );
+                }
             }
             Exchange::NoCommonVersion => complain(service, "no common version offered", len),
             Exchange::BadNegotiate(_) => complain(service, "malformed NEGOTIATE", len),
@@ -234,15 +236,21 @@ impl PacketHandler for IcChannel {
 fn act_on_shutdown(request: shutdown::Request) {
     match request {
         shutdown::Request::PowerOff => {
-            pr_info!("shutdown: the host asked for a power-off; shutting down\n");
+            if system::notice_ratelimit() {
+                pr_info!("shutdown: the host asked for a power-off; shutting down\n");
+            }
             system::orderly_poweroff();
         }
         shutdown::Request::Reboot => {
-            pr_info!("shutdown: the host asked for a restart; rebooting\n");
+            if system::notice_ratelimit() {
+                pr_info!("shutdown: the host asked for a restart; rebooting\n");
+            }
             system::orderly_reboot();
         }
         shutdown::Request::Hibernate => {
-            pr_info!("shutdown: the host asked for hibernation; refused (not supported)\n");
+            if system::notice_ratelimit() {
+                pr_info!("shutdown: the host asked for hibernation; refused (not supported)\n");
+            }
         }
         shutdown::Request::Invalid(flags) => {
             if system::ratelimit() {
@@ -281,12 +289,14 @@ impl vmbus::Driver for IntegrationComponent {
             )?;
             (Some(dev.open(&params, handler)?), None)
         };
-        dev_info!(
-            dev.as_dev(),
-            "{}: channel {} open\n",
-            kind.name(),
-            dev.relid()
-        );
+        if system::notice_ratelimit() {
+            dev_info!(
+                dev.as_dev(),
+                "{}: channel {} open\n",
+                kind.name(),
+                dev.relid()
+            );
+        }
         Ok(KBox::pin(
             IntegrationComponent {
                 kind: *kind,
@@ -299,7 +309,9 @@ impl vmbus::Driver for IntegrationComponent {
     }
 
     fn remove(dev: &Device<'_>, this: Pin<&Self>) {
-        dev_info!(dev.as_dev(), "{}: unbound\n", this.kind.name());
+        if system::notice_ratelimit() {
+            dev_info!(dev.as_dev(), "{}: unbound\n", this.kind.name());
+        }
     }
 }
 

@@ -9,7 +9,9 @@
 //! the ring's interrupts and queues the channel's work on the BH workqueue of the same CPU, the
 //! CPU the host interrupts for this channel (its target VP). The work copies each packet out of
 //! the ring, checks it, and hands the copy to the handler; then it publishes the read index,
-//! unmasks and looks once more, so a packet published meanwhile is not stranded. A packet the
+//! unmasks and looks once more, so a packet published meanwhile is not stranded; one run takes
+//! at most a budget of packets and requeues itself for the rest (`proto::drain`), so a host
+//! that keeps moving `write_index` cannot keep the CPU for ever. A packet the
 //! host got wrong fails the channel: logged once (rate-limited), no further packets are read
 //! and sends fail with `EIO`.
 
@@ -18,6 +20,7 @@ use crate::gpadl;
 use crate::platform::hooks::ratelimit;
 use crate::platform::hypercall;
 use crate::platform::page::{SharedPages, HV_PAGE_SIZE};
+use crate::proto::drain::{drain, DrainTarget, Next};
 use crate::proto::ring::{
     PacketDescriptor, PacketType, DESCRIPTOR_SIZE, PACKET_FLAG_COMPLETION_REQUESTED,
 };
@@ -37,7 +40,10 @@ use zerocopy::{FromZeros, IntoBytes};
 /// How long the host may take to answer OPENCHANNEL.
 const OPEN_TIMEOUT_MS: u32 = 10_000;
 /// Drain rounds per run of the channel work before it yields the CPU and requeues itself.
-const DRAIN_ROUNDS: u32 = 8;
+pub(crate) const DRAIN_ROUNDS: u32 = 8;
+/// Packets per run of the channel work, all rounds together: a host that keeps publishing
+/// packets gets the CPU back from the guest after this many, the rest waits for the next run.
+pub(crate) const DRAIN_BUDGET: u32 = 256;
 /// Most pages a GPA-direct packet may name (keeps the packet on the stack).
 pub const MAX_GPA_DIRECT_PAGES: usize = 32;
 
@@ -177,14 +183,38 @@ struct Receiver {
     buf: KVec<u8>,
 }
 
-/// What reading the next packet of the host → guest ring found.
-enum Next {
-    /// A packet, handed to the handler.
-    Handled,
-    /// Nothing.
-    Empty,
-    /// The channel is closed or failed (now or before).
-    Failed,
+/// The receiving half of a channel as a drain works on it (`proto::drain`), the receiver's
+/// lock held.
+struct Draining<'a> {
+    channel: &'a Channel,
+    rx: &'a mut Receiver,
+}
+
+impl DrainTarget for Draining<'_> {
+    fn next(&mut self) -> Next {
+        self.channel.handle_next(self.rx)
+    }
+
+    fn finish(&mut self) -> bool {
+        self.channel.finish_reading(self.rx)
+    }
+
+    fn unmask_and_look(&mut self) -> Option<bool> {
+        let ring = &mut self.rx.ring;
+        ring.set_interrupt_mask(&self.channel.pages, false).ok()?;
+        match ring.has_data(&self.channel.pages) {
+            Ok(more) => Some(more),
+            Err(fault) => {
+                self.channel
+                    .fail("bad write index in the host → guest ring", fault);
+                None
+            }
+        }
+    }
+
+    fn mask(&mut self) {
+        let _ = self.rx.ring.set_interrupt_mask(&self.channel.pages, true);
+    }
 }
 
 /// An open channel, as the packet handler sees it: it can send.
@@ -342,8 +372,9 @@ impl Channel {
         self.in_layout.index_mask(&self.pages, masked)
     }
 
-    /// Reads and handles packets until the ring is empty or the round budget is spent;
-    /// returns whether packets remain.
+    /// Reads and handles packets until the ring is empty or the run's budget
+    /// ([`DRAIN_BUDGET`] packets in [`DRAIN_ROUNDS`] rounds) is spent; returns whether packets
+    /// remain.
     fn drain(&self) -> bool {
         self.drain_locked(&mut self.inbound.lock())
     }
@@ -393,32 +424,11 @@ impl Channel {
 
     /// [`Channel::drain`] with the receiver's lock held.
     fn drain_locked(&self, rx: &mut Receiver) -> bool {
-        for _ in 0..DRAIN_ROUNDS {
-            loop {
-                match self.handle_next(rx) {
-                    Next::Handled => {}
-                    Next::Empty => break,
-                    Next::Failed => return false,
-                }
-            }
-            if !self.finish_reading(rx) {
-                return false;
-            }
-            let ring = &mut rx.ring;
-            if ring.set_interrupt_mask(&self.pages, false).is_err() {
-                return false;
-            }
-            match ring.has_data(&self.pages) {
-                Ok(false) => return false,
-                Ok(true) => {}
-                Err(fault) => {
-                    self.fail("bad write index in the host → guest ring", fault);
-                    return false;
-                }
-            }
-            let _ = ring.set_interrupt_mask(&self.pages, true);
-        }
-        true
+        drain(
+            &mut Draining { channel: self, rx },
+            DRAIN_ROUNDS,
+            DRAIN_BUDGET,
+        )
     }
 }
 
@@ -594,7 +604,9 @@ impl Drop for OpenChannel {
                 child_relid: relid,
             };
             if let Err(e) = ch.conn.post_message(m.as_bytes()) {
-                pr_warn!("channel {}: CLOSECHANNEL not sent: {:?}\n", relid, e);
+                if ratelimit() {
+                    pr_warn!("channel {}: CLOSECHANNEL not sent: {:?}\n", relid, e);
+                }
             }
         }
         ch.info.set_state(ChannelState::Offered);

@@ -14,7 +14,8 @@
 //! checked the same way. A driver may also take the ring into its poll before the host
 //! signals ([`Channel::mask_for_poll`]), e.g. when it knows answers are coming.
 
-use super::{Channel, Next};
+use super::Channel;
+use crate::proto::drain::Next;
 
 impl Channel {
     /// Handles up to `budget` packets of the host → guest ring (and a send-space report the

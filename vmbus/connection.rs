@@ -11,8 +11,12 @@
 //! the one request waiting for them: requests are serialised and park in a single [`Waiter`]
 //! until the worker hands them the matching answer or the timeout expires, so the host is never
 //! waited for without a limit. Offers, rescinds and ALLOFFERS_DELIVERED go on to the device
-//! worker, in order: registering or removing a device runs driver code that may itself make
-//! requests, which the message worker must stay free to answer.
+//! worker (sub-channels' to the sub-channel worker), in order: registering or removing a device
+//! runs driver code that may itself make requests, which the message worker must stay free to
+//! answer. The message worker checks each offer and rescind before it queues it: a malformed
+//! one, an offer for a relid in use or a rescind of a relid not offered is refused
+//! (`proto::relids`), and the queues are bounded (`message_queue.rs`); refusals are counted in
+//! `/sys/bus/vmbus/{bad,dropped}_channel_messages`.
 //!
 //! Channel interrupts arrive as event flags on any CPU: the handler looks the relid up in the
 //! table of open channels and schedules that channel's callback on the same CPU (`channel.rs`).
@@ -21,6 +25,7 @@ use crate::bus::{BusDevice, DeviceInfo};
 use crate::channel::Channel;
 use crate::channels::{ChannelTable, Conflict, OfferedChannel};
 use crate::inbox::Inbox;
+use crate::message_queue::MessageQueue;
 use crate::platform::hooks::{self, ratelimit};
 use crate::platform::hypercall::{self, is_transient};
 use crate::platform::page::SharedPage;
@@ -31,6 +36,7 @@ use crate::proto::negotiate::{
     ContactOutcome, ContactParams,
 };
 use crate::proto::offer::{parse_offer, parse_rescind, OfferError};
+use crate::proto::relids::RelidRoutes;
 use crate::proto::vmbus::{
     message_type, parse, split_version, GpadlCreated, GpadlTorndown, MessageHeader, MessageType,
     OpenResult, RelidReleased, RequestOffers, Unload, MAX_CHANNEL_RELIDS,
@@ -58,6 +64,11 @@ const OFFERS_TIMEOUT_MS: u32 = 60_000;
 const UNLOAD_TIMEOUT_MS: u32 = 10_000;
 /// Messages the inbox holds before the interrupt handler leaves them with the host.
 const INBOX_CAPACITY: usize = 64;
+/// Messages waiting for the device worker, at most: an offer and a rescind per relid (a relid
+/// is offered again only after its release) and a few ALLOFFERS_DELIVERED. More is a flood.
+const DEVICE_QUEUE_LIMIT: usize = 2 * MAX_CHANNEL_RELIDS as usize + 8;
+/// Messages waiting for the sub-channel worker, at most.
+const SUBCHANNEL_QUEUE_LIMIT: usize = 2 * MAX_CHANNEL_RELIDS as usize;
 /// Attempts to post a message while the host reports a transient failure.
 const POST_ATTEMPTS: u32 = 20;
 /// The CPU whose vCPU receives channel messages (CPU 0, as the C driver).
@@ -141,19 +152,19 @@ pub(crate) struct Connection {
     subchannels_changed: CondVar,
     /// Offers, rescinds and ALLOFFERS_DELIVERED for the device worker, in arrival order.
     #[pin]
-    device_queue: Mutex<KVec<SynicMessage>>,
+    device_queue: Mutex<MessageQueue>,
     #[pin]
     device_work: Work<Connection, 1>,
     /// Sub-channel offers and rescinds, for the sub-channel worker: apart from the device
     /// worker, so that a driver's probe running there can wait for sub-channels.
     #[pin]
-    subchannel_queue: Mutex<KVec<SynicMessage>>,
+    subchannel_queue: Mutex<MessageQueue>,
     #[pin]
     subchannel_work: Work<Connection, 2>,
-    /// Relids whose offer went to the sub-channel worker (so does their rescind); used by the
-    /// message worker only.
+    /// Which relids are offered and which worker their offer went to (so does their rescind):
+    /// decided by the message worker for accepted offers, freed by the workers on release.
     #[pin]
-    subchannel_relids: Mutex<KVec<bool>>,
+    routes: Mutex<RelidRoutes>,
     /// Open channels by relid, for the interrupt handler.
     #[pin]
     open: SpinLockIrq<KVec<Option<Arc<Channel>>>>,
@@ -178,7 +189,6 @@ impl Connection {
         for _ in 0..MAX_CHANNEL_RELIDS {
             open.push(None, GFP_KERNEL)?;
         }
-        let sub_relids = KVec::from_elem(false, MAX_CHANNEL_RELIDS as usize, GFP_KERNEL)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 synic: Synic::new()?,
@@ -200,11 +210,11 @@ impl Connection {
                 request_lock <- new_mutex!(()),
                 channels <- new_mutex!(ChannelTable::new()),
                 subchannels_changed <- new_condvar!("rhv_vmbus_subchannels"),
-                device_queue <- new_mutex!(KVec::new()),
+                device_queue <- new_mutex!(MessageQueue::new(DEVICE_QUEUE_LIMIT)),
                 device_work <- new_work!("rhv_vmbus_devices"),
-                subchannel_queue <- new_mutex!(KVec::new()),
+                subchannel_queue <- new_mutex!(MessageQueue::new(SUBCHANNEL_QUEUE_LIMIT)),
                 subchannel_work <- new_work!("rhv_vmbus_subchannels"),
-                subchannel_relids <- new_mutex!(sub_relids),
+                routes <- new_mutex!(RelidRoutes::new()),
                 open <- new_spinlock_irq!(open, "rhv_vmbus_open_channels"),
                 gpadl_handles <- new_spinlock!(GpadlHandles::new(), "rhv_vmbus_gpadls"),
                 retarget <- new_mutex!(()),
@@ -399,12 +409,16 @@ impl Connection {
                     delay_ms = (delay_ms * 2).min(100);
                 }
                 Err(status) => {
-                    pr_err!("HvPostMessage failed with status {:#x}\n", status);
+                    if ratelimit() {
+                        pr_err!("HvPostMessage failed with status {:#x}\n", status);
+                    }
                     return Err(EIO);
                 }
             }
         }
-        pr_err!("the host kept refusing a message\n");
+        if ratelimit() {
+            pr_err!("the host kept refusing a message\n");
+        }
         Err(EAGAIN)
     }
 

@@ -6,17 +6,19 @@
 //! `vmbus_teardown_gpadl()` in `drivers/hv/channel.c`).
 //!
 //! Pages the host never confirmed it let go of are leaked rather than freed: the host could
-//! still write to them.
+//! still write to them. That covers a creation whose answer never came (timed out, interrupted,
+//! rescinded: `proto::gpadl::pages_after_creation`) and a teardown the host did not confirm;
+//! each leak is logged (rate-limited) and counted in `/sys/bus/vmbus/leaked_gpadl_pages`.
 
 use crate::connection::{Connection, Expect};
 use crate::platform::hooks::ratelimit;
 use crate::platform::page::SharedPages;
-use crate::proto::gpadl::GpadlMessages;
+use crate::proto::gpadl::{creation_outcome, pages_after_creation, GpadlMessages, PagesFate};
 use crate::proto::vmbus::{
     parse, GpadlCreated, GpadlTeardown, MessageHeader, MessageType, MAX_MESSAGE_SIZE,
-    STATUS_SUCCESS,
 };
 use crate::sysfs::DeviceInfo;
+use core::cell::Cell;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use zerocopy::IntoBytes;
@@ -26,6 +28,10 @@ const GPADL_TIMEOUT_MS: u32 = 10_000;
 
 impl Connection {
     /// Describes `pages` to the host as a GPADL of channel `relid`; returns its handle.
+    ///
+    /// If the host may have taken the pages without the guest learning the outcome (the wait
+    /// timed out, was interrupted or ended by a rescind, or the answer was malformed), the
+    /// pages are marked to be leaked, not freed, when the caller drops them.
     pub(crate) fn establish_gpadl(&self, relid: u32, pages: &SharedPages) -> Result<u32> {
         let mut pfns = KVec::with_capacity(pages.count(), GFP_KERNEL)?;
         for pfn in pages.pfns() {
@@ -34,27 +40,51 @@ impl Connection {
         let handle = self.next_gpadl_handle();
         let expect = Expect::keyed(MessageType::GpadlCreated, handle, relid);
         let plan = GpadlMessages::new(relid, handle, &pfns).map_err(|_| EINVAL)?;
+        let posted = Cell::new(false);
         let answer = self.request_with(expect, GPADL_TIMEOUT_MS, |post| {
             let mut m = [0u8; MAX_MESSAGE_SIZE];
             let mut plan = plan.clone();
             while let Some(len) = plan.next_message(&mut m) {
                 post(&m[..len])?;
+                posted.set(true);
             }
             Ok(())
-        })?;
-        let (created, _) = parse::<GpadlCreated>(answer.bytes()).map_err(|_| EPROTO)?;
-        if created.creation_status != STATUS_SUCCESS {
-            if ratelimit() {
-                pr_warn!(
-                    "channel {}: the host refused GPADL {:#x}: status {:#x}\n",
-                    relid,
-                    handle,
-                    { created.creation_status }
-                );
+        });
+        let status = answer.as_ref().ok().and_then(|a| {
+            parse::<GpadlCreated>(a.bytes())
+                .ok()
+                .map(|(created, _)| created.creation_status)
+        });
+        match pages_after_creation(creation_outcome(posted.get(), status)) {
+            PagesFate::TearDown => Ok(handle),
+            PagesFate::Free => {
+                if let Some(status) = status {
+                    if ratelimit() {
+                        pr_warn!(
+                            "channel {}: the host refused GPADL {:#x}: status {:#x}\n",
+                            relid,
+                            handle,
+                            status
+                        );
+                    }
+                    return Err(EIO);
+                }
+                answer.map(|_| handle)
             }
-            return Err(EIO);
+            PagesFate::Leak => {
+                pages.leak_on_drop();
+                if ratelimit() {
+                    pr_warn!(
+                        "channel {}: GPADL {:#x} unanswered ({:?}); leaking its {} pages\n",
+                        relid,
+                        handle,
+                        answer.as_ref().err(),
+                        pages.count()
+                    );
+                }
+                Err(answer.err().unwrap_or(EPROTO))
+            }
         }
-        Ok(handle)
     }
 
     /// Asks the host to let go of GPADL `handle` of channel `relid` and waits until it has.

@@ -2,6 +2,8 @@
 //! The wire formats and pure protocol logic shared with `hvsim`: the very files of
 //! `drivers/proto/src/`, compiled into this module so that guest and host cannot drift apart.
 
+#[path = "../drivers/proto/src/drain.rs"]
+pub mod drain;
 #[path = "../drivers/proto/src/gpadl.rs"]
 pub mod gpadl;
 #[path = "../drivers/proto/src/guid.rs"]
@@ -10,6 +12,8 @@ pub mod guid;
 pub mod negotiate;
 #[path = "../drivers/proto/src/offer.rs"]
 pub mod offer;
+#[path = "../drivers/proto/src/relids.rs"]
+pub mod relids;
 #[path = "../drivers/proto/src/ring.rs"]
 pub mod ring;
 #[path = "../drivers/proto/src/synic.rs"]

@@ -371,6 +371,25 @@ static void rhv_bus_remove(struct device *dev)
 	d->drvdata = NULL;
 }
 
+#define RHV_BUS_COUNTER(_name, _nr)                                                        \
+	static ssize_t _name##_show(const struct bus_type *bus, char *buf)                  \
+	{                                                                                   \
+		return sysfs_emit(buf, "%llu\n", rhv_vmbus_counter(_nr));                    \
+	}                                                                                   \
+	static BUS_ATTR_RO(_name)
+
+RHV_BUS_COUNTER(leaked_gpadl_pages, RHV_COUNTER_LEAKED_GPADL_PAGES);
+RHV_BUS_COUNTER(bad_channel_messages, RHV_COUNTER_BAD_CHANNEL_MESSAGES);
+RHV_BUS_COUNTER(dropped_channel_messages, RHV_COUNTER_DROPPED_CHANNEL_MESSAGES);
+
+static struct attribute *rhv_bus_attrs[] = {
+	&bus_attr_leaked_gpadl_pages.attr,
+	&bus_attr_bad_channel_messages.attr,
+	&bus_attr_dropped_channel_messages.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(rhv_bus);
+
 static const struct bus_type rhv_vmbus_bus = {
 	.name = "vmbus",
 	.match = rhv_bus_match,
@@ -378,6 +397,7 @@ static const struct bus_type rhv_vmbus_bus = {
 	.remove = rhv_bus_remove,
 	.uevent = rhv_bus_uevent,
 	.dev_groups = rhv_dev_groups,
+	.bus_groups = rhv_bus_groups,
 };
 
 int rhv_driver_register(struct rhv_vmbus_driver *drv, const char *name, struct module *owner)

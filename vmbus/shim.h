@@ -62,7 +62,7 @@ int rhv_channel_dir_add(struct rhv_vmbus_device *d, void *ctx, u32 relid,
 void rhv_channel_dir_remove(struct rhv_channel_dir *c);
 unsigned int rhv_nr_cpu_ids(void);
 
-/* Implemented in Rust (platform/hooks.rs, bus.rs, channel_sysfs.rs). */
+/* Implemented in Rust (platform/hooks.rs, bus.rs, channel_sysfs.rs, counters.rs). */
 int rhv_vmbus_cpu_online(void *ctx, unsigned int cpu);
 int rhv_vmbus_cpu_offline(void *ctx, unsigned int cpu);
 void rhv_vmbus_isr(void *ctx);
@@ -74,5 +74,13 @@ void rhv_vmbus_dev_release(void *ctx);
 ssize_t rhv_vmbus_chan_show(const void *ctx, unsigned int attr, char *buf);
 ssize_t rhv_vmbus_chan_store(const void *ctx, unsigned int attr, const char *buf, size_t count);
 void rhv_vmbus_chan_release(void *ctx);
+
+/* The counters of counters.rs, shown in /sys/bus/vmbus/. */
+enum rhv_counter {
+	RHV_COUNTER_LEAKED_GPADL_PAGES = 0,
+	RHV_COUNTER_BAD_CHANNEL_MESSAGES = 1,
+	RHV_COUNTER_DROPPED_CHANNEL_MESSAGES = 2,
+};
+u64 rhv_vmbus_counter(u32 which);
 
 #endif

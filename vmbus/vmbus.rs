@@ -19,7 +19,8 @@
 //! moves channels between CPUs), `channels.rs`, `bus.rs`, `sysfs.rs` and `channel_sysfs.rs`
 //! (devices and their `channels/<relid>/`), `gpadl.rs`, `channel.rs` and `ring.rs` (open
 //! channels), `driver.rs` and `subchannels.rs` (the driver API), `proto/` (the wire formats
-//! and pure logic shared with `hvsim`). Other modules use
+//! and pure logic shared with `hvsim`), `counters.rs` (what the host got wrong, in
+//! `/sys/bus/vmbus/`). Other modules use
 //! this crate's Rust API across the module boundary (the nova-core -> nova-drm pattern, see
 //! the top-level Kbuild).
 
@@ -31,9 +32,12 @@ mod channel;
 mod channel_sysfs;
 mod channels;
 mod connection;
+mod counters;
 mod driver;
 mod gpadl;
+mod hostile_tests;
 mod inbox;
+mod message_queue;
 pub mod modalias;
 mod platform;
 pub mod proto;

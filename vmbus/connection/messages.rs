@@ -8,18 +8,11 @@
 
 use super::*;
 use crate::channel_sysfs::ChannelDir;
+use crate::counters::{count, BAD_CHANNEL_MESSAGES, DROPPED_CHANNEL_MESSAGES};
+use crate::message_queue::MessageQueue;
+use crate::proto::relids::{Refusal, Route};
 use crate::proto::vmbus::ModifyChannelResponse;
 use crate::subchannels::SubchannelEvent;
-
-/// The workers the message worker hands offers and rescinds to; each has its own queue
-/// and work item (1 and 2).
-#[derive(Clone, Copy)]
-enum Worker {
-    /// Adds and removes devices: primary channels' offers, rescinds and ALLOFFERS_DELIVERED.
-    Devices,
-    /// Adds and removes sub-channels.
-    Subchannels,
-}
 
 /// The key an answer carries, if its type has one.
 fn answer_key(ty: MessageType, bytes: &[u8]) -> Option<u32> {
@@ -57,22 +50,11 @@ impl Connection {
             | MessageType::GpadlTorndown
             | MessageType::OpenChannelResult
             | MessageType::ModifyChannelResponse => this.answer(ty, m),
-            MessageType::RescindChannelOffer => {
-                this.mark_rescinded(bytes);
-                if this.route_rescind(bytes) {
-                    Self::queue_for(this, Worker::Subchannels, m);
-                } else {
-                    Self::queue_for(this, Worker::Devices, m);
-                }
+            MessageType::RescindChannelOffer => Self::dispatch_rescind(this, m),
+            MessageType::OfferChannel => Self::dispatch_offer(this, m),
+            MessageType::AllOffersDelivered => {
+                let _ = Self::queue_for(this, Route::Devices, m);
             }
-            MessageType::OfferChannel => {
-                if this.route_offer(bytes) {
-                    Self::queue_for(this, Worker::Subchannels, m);
-                } else {
-                    Self::queue_for(this, Worker::Devices, m);
-                }
-            }
-            MessageType::AllOffersDelivered => Self::queue_for(this, Worker::Devices, m),
             other => {
                 if ratelimit() {
                     pr_warn!("ignoring unexpected channel message {:?}\n", other);
@@ -81,38 +63,95 @@ impl Connection {
         }
     }
 
-    /// Hands a message to `worker`.
-    fn queue_for(this: &Arc<Self>, worker: Worker, m: &SynicMessage) {
-        if this.queue(worker).lock().push(*m, GFP_KERNEL).is_err() {
-            pr_err!("out of memory: a channel message was dropped\n");
-            return;
+    /// Checks an offer and, if it is accepted, hands it to the worker its kind goes to (that
+    /// decides where its rescind goes too). A malformed offer or one for a relid in use is
+    /// refused here, before it is queued or changes any routing.
+    fn dispatch_offer(this: &Arc<Self>, m: &SynicMessage) {
+        let offer = match parse_offer(m.bytes()) {
+            Ok(o) => o,
+            Err(e) => {
+                count(&BAD_CHANNEL_MESSAGES, 1);
+                if ratelimit() {
+                    log_bad_offer(e);
+                }
+                return;
+            }
+        };
+        let relid = offer.relid;
+        let route = this
+            .routes
+            .lock()
+            .offer(relid, offer.sub_channel_index != 0);
+        match route {
+            Ok(route) => {
+                if Self::queue_for(this, route, m).is_err() {
+                    // Never reached a worker: as if it had not come.
+                    this.routes.lock().release(relid);
+                }
+            }
+            Err(refusal) => refuse(refusal),
+        }
+    }
+
+    /// Checks a rescind and hands it to the worker its channel's offer went to; ends waits on
+    /// the channel at once.
+    fn dispatch_rescind(this: &Arc<Self>, m: &SynicMessage) {
+        let relid = match parse_rescind(m.bytes()) {
+            Ok(r) => r,
+            Err(e) => {
+                count(&BAD_CHANNEL_MESSAGES, 1);
+                if ratelimit() {
+                    pr_warn!("ignoring a malformed rescind: {:?}\n", e);
+                }
+                return;
+            }
+        };
+        let route = this.routes.lock().rescind(relid);
+        match route {
+            Ok(route) => {
+                // Before the worker can see it: closing the channel must skip the host.
+                this.mark_rescinded(relid);
+                let _ = Self::queue_for(this, route, m);
+            }
+            Err(refusal) => refuse(refusal),
+        }
+    }
+
+    /// Hands a message to the worker of `route`; a full queue refuses it (counted).
+    fn queue_for(this: &Arc<Self>, route: Route, m: &SynicMessage) -> Result {
+        if let Err(e) = this.queue(route).lock().push(*m) {
+            count(&DROPPED_CHANNEL_MESSAGES, 1);
+            if ratelimit() {
+                let why = if e == ENOSPC {
+                    "too many waiting (a host flood?)"
+                } else {
+                    "out of memory"
+                };
+                let ty = message_type(m.bytes()).ok();
+                pr_warn!("channel message {:?} dropped: {}\n", ty, why);
+            }
+            return Err(e);
         }
         // Already queued is fine: the worker drains everything.
-        let _ = match worker {
-            Worker::Devices => workqueue::system().enqueue::<Arc<Connection>, 1>(this.clone()),
-            Worker::Subchannels => workqueue::system().enqueue::<Arc<Connection>, 2>(this.clone()),
+        let _ = match route {
+            Route::Devices => workqueue::system().enqueue::<Arc<Connection>, 1>(this.clone()),
+            Route::Subchannels => workqueue::system().enqueue::<Arc<Connection>, 2>(this.clone()),
         };
+        Ok(())
     }
 
-    /// The messages waiting for `worker`.
-    fn queue(&self, worker: Worker) -> &Mutex<KVec<SynicMessage>> {
-        match worker {
-            Worker::Devices => &self.device_queue,
-            Worker::Subchannels => &self.subchannel_queue,
+    /// The messages waiting for the worker of `route`.
+    fn queue(&self, route: Route) -> &Mutex<MessageQueue> {
+        match route {
+            Route::Devices => &self.device_queue,
+            Route::Subchannels => &self.subchannel_queue,
         }
     }
 
-    /// What `worker` runs: handles its messages in arrival order until its queue is empty.
-    fn drain(this: &Arc<Self>, worker: Worker) {
+    /// What a worker runs: handles its messages in arrival order until its queue is empty.
+    fn drain(this: &Arc<Self>, route: Route) {
         loop {
-            let next = {
-                let mut q = this.queue(worker).lock();
-                if q.is_empty() {
-                    None
-                } else {
-                    q.remove(0).ok()
-                }
-            };
+            let next = this.queue(route).lock().pop();
             let Some(m) = next else { break };
             let bytes = m.bytes();
             match message_type(bytes) {
@@ -125,41 +164,9 @@ impl Connection {
         }
     }
 
-    /// Whether an offer goes to the sub-channel worker: a well-formed sub-channel offer
-    /// (anything else goes to the device worker, which logs what is wrong with it).
-    fn route_offer(&self, bytes: &[u8]) -> bool {
-        let Ok(offer) = parse_offer(bytes) else {
-            return false;
-        };
-        if offer.sub_channel_index == 0 {
-            return false;
-        }
-        match self.subchannel_relids.lock().get_mut(offer.relid as usize) {
-            Some(slot) => {
-                *slot = true;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Whether a rescind goes to the sub-channel worker: if its offer went there.
-    fn route_rescind(&self, bytes: &[u8]) -> bool {
-        let Ok(relid) = parse_rescind(bytes) else {
-            return false;
-        };
-        self.subchannel_relids
-            .lock()
-            .get_mut(relid as usize)
-            .is_some_and(|slot| core::mem::replace(slot, false))
-    }
-
     /// A rescind ends waits on the channel right away and makes closing it skip the host,
     /// before the device worker removes its device.
-    fn mark_rescinded(&self, bytes: &[u8]) {
-        let Ok(relid) = parse_rescind(bytes) else {
-            return;
-        };
+    fn mark_rescinded(&self, relid: u32) {
         {
             let table = self.channels.lock();
             if let Some(info) = table.info(relid) {
@@ -200,7 +207,9 @@ impl Connection {
         let info = DeviceInfo::with_connection(offer, this.clone())
             .and_then(|i| Ok(Arc::new(i, GFP_KERNEL)?));
         let Ok(info) = info else {
-            pr_err!("channel {}: out of memory, offer ignored\n", relid);
+            if ratelimit() {
+                pr_err!("channel {}: out of memory, offer ignored\n", relid);
+            }
             return;
         };
         {
@@ -223,7 +232,9 @@ impl Connection {
                 })
                 .is_err()
             {
-                pr_err!("channel {}: out of memory, offer dropped\n", relid);
+                if ratelimit() {
+                    pr_err!("channel {}: out of memory, offer dropped\n", relid);
+                }
                 return;
             }
             if offer.sub_channel_index != 0 {
@@ -243,7 +254,9 @@ impl Connection {
                 Ok(d) => {
                     let dir = ChannelDir::add(&d, info)
                         .inspect_err(|e| {
-                            pr_warn!("channel {}: no sysfs directory: {:?}\n", relid, e)
+                            if ratelimit() {
+                                pr_warn!("channel {}: no sysfs directory: {:?}\n", relid, e)
+                            }
                         })
                         .ok();
                     // Only the device worker removes primary entries, so the entry is still
@@ -255,7 +268,11 @@ impl Connection {
                         drop(d);
                     }
                 }
-                Err(e) => pr_err!("channel {}: device registration failed: {:?}\n", relid, e),
+                Err(e) => {
+                    if ratelimit() {
+                        pr_err!("channel {}: device registration failed: {:?}\n", relid, e)
+                    }
+                }
             }
         } else {
             // The driver hears of it outside the table lock: it may open the sub-channel.
@@ -292,6 +309,8 @@ impl Connection {
         // Sub-channel directories go before their primary's device.
         drop(sub_dirs);
         let Some(channel) = removed else {
+            // Its offer was routed but then refused by the worker (a duplicate instance).
+            self.routes.lock().release(relid);
             if ratelimit() {
                 pr_warn!("rescind of unknown channel {}\n", relid);
             }
@@ -309,6 +328,8 @@ impl Connection {
                 );
             }
         }
+        // Free before the host hears of it: it may offer the relid again right away.
+        self.routes.lock().release(relid);
         if !self.connected() {
             return;
         }
@@ -318,7 +339,23 @@ impl Connection {
         };
         let conn = self.msg_conn_id.load(ordering::Relaxed);
         if let Err(e) = self.post(conn, m.as_bytes()) {
-            pr_warn!("channel {}: RELID_RELEASED not sent: {:?}\n", relid, e);
+            if ratelimit() {
+                pr_warn!("channel {}: RELID_RELEASED not sent: {:?}\n", relid, e);
+            }
+        }
+    }
+}
+
+/// Counts and logs (rate-limited) an offer or rescind the relids' state refuses.
+fn refuse(refusal: Refusal) {
+    count(&BAD_CHANNEL_MESSAGES, 1);
+    if ratelimit() {
+        match refusal {
+            Refusal::BadRelid(r) => pr_warn!("ignoring a message for bad relid {}\n", r),
+            Refusal::RelidInUse(r) => {
+                pr_warn!("ignoring an offer for relid {}, which is in use\n", r)
+            }
+            Refusal::NotOffered(r) => pr_warn!("ignoring a rescind of relid {}, not offered\n", r),
         }
     }
 }
@@ -339,7 +376,7 @@ impl WorkItem<1> for Connection {
     type Pointer = Arc<Connection>;
 
     fn run(this: Arc<Connection>) {
-        Connection::drain(&this, Worker::Devices);
+        Connection::drain(&this, Route::Devices);
     }
 }
 
@@ -348,7 +385,7 @@ impl WorkItem<2> for Connection {
     type Pointer = Arc<Connection>;
 
     fn run(this: Arc<Connection>) {
-        Connection::drain(&this, Worker::Subchannels);
+        Connection::drain(&this, Route::Subchannels);
     }
 }
 

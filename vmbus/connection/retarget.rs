@@ -69,12 +69,14 @@ impl Connection {
                 return Err(EBUSY);
             }
             if let Err(e) = self.retarget_locked(info, self.connect_cpu, moves) {
-                pr_warn!(
-                    "CPU {} stays online: channel {} could not be moved: {:?}\n",
-                    cpu.as_u32(),
-                    relid,
-                    e
-                );
+                if ratelimit() {
+                    pr_warn!(
+                        "CPU {} stays online: channel {} could not be moved: {:?}\n",
+                        cpu.as_u32(),
+                        relid,
+                        e
+                    );
+                }
                 return Err(EBUSY);
             }
         }
@@ -109,7 +111,9 @@ impl Connection {
             let answer = self
                 .request_with(expect, MODIFY_TIMEOUT_MS, |post| post(m.as_bytes()))
                 .map_err(|e| {
-                    pr_warn!("channel {}: MODIFYCHANNEL got no answer: {:?}\n", relid, e);
+                    if ratelimit() {
+                        pr_warn!("channel {}: MODIFYCHANNEL got no answer: {:?}\n", relid, e);
+                    }
                     EIO
                 })?;
             let (r, _) = parse::<ModifyChannelResponse>(answer.bytes()).map_err(|_| EIO)?;

@@ -196,10 +196,19 @@ impl SharedPages {
     }
 
     /// Makes dropping this value give up the pages without freeing them: for pages the host
-    /// may still use because it never confirmed that it let go of them.
+    /// may still use because it never confirmed that it let go of them. Counted once in
+    /// `leaked_gpadl_pages`.
     pub(crate) fn leak_on_drop(&self) {
-        self.leak
-            .store(true, kernel::sync::atomic::ordering::Relaxed);
+        if !self
+            .leak
+            .xchg(true, kernel::sync::atomic::ordering::Relaxed)
+        {
+            // CAST: a page count, far below u64::MAX.
+            crate::counters::count(
+                &crate::counters::LEAKED_GPADL_PAGES,
+                self.pages.len() as u64,
+            );
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::vmbus::{
     GpaRange, GpadlBody, GpadlHeader, MessageHeader, MessageType, GPADL_BODY_MAX_PFNS,
-    GPADL_HEADER_MAX_PFNS, HV_PAGE_SIZE, MAX_MESSAGE_SIZE,
+    GPADL_HEADER_MAX_PFNS, HV_PAGE_SIZE, MAX_MESSAGE_SIZE, STATUS_SUCCESS,
 };
 use zerocopy::IntoBytes;
 
@@ -186,6 +186,56 @@ impl GpadlHandles {
     }
 }
 
+/// How the guest's attempt to create a GPADL ended, as far as the host's hold on its pages
+/// goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpadlCreation {
+    /// Not one message of it reached the host: the host knows nothing of the pages.
+    NotSent,
+    /// The host answered GPADL_CREATED with a failure status: it did not take the pages.
+    Refused,
+    /// The host answered GPADL_CREATED with success: the GPADL exists.
+    Created,
+    /// Messages went out but no usable answer came back: the wait timed out, was interrupted
+    /// by a signal or ended by the channel's rescind, or the answer was malformed. The host
+    /// may have mapped the pages and may write to them at any time.
+    Unanswered,
+}
+
+/// What the guest may do with a GPADL's pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PagesFate {
+    /// Free them: the host never held them.
+    Free,
+    /// Tear the GPADL down first, then free them if the host confirms.
+    TearDown,
+    /// Never free them (leak and count): the host may still write to them and nothing tells
+    /// the guest when it stops.
+    Leak,
+}
+
+/// How a creation ended: `posted` says whether any of its messages reached the host,
+/// `status` is the `creation_status` of the matching GPADL_CREATED (`None`: no usable answer
+/// came).
+pub fn creation_outcome(posted: bool, status: Option<u32>) -> GpadlCreation {
+    match (posted, status) {
+        (false, _) => GpadlCreation::NotSent,
+        (true, None) => GpadlCreation::Unanswered,
+        (true, Some(STATUS_SUCCESS)) => GpadlCreation::Created,
+        (true, Some(_)) => GpadlCreation::Refused,
+    }
+}
+
+/// The fate of the pages of a GPADL whose creation ended in `outcome`: pages the host may
+/// write to are never freed.
+pub fn pages_after_creation(outcome: GpadlCreation) -> PagesFate {
+    match outcome {
+        GpadlCreation::NotSent | GpadlCreation::Refused => PagesFate::Free,
+        GpadlCreation::Created => PagesFate::TearDown,
+        GpadlCreation::Unanswered => PagesFate::Leak,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +377,36 @@ mod tests {
         assert_eq!(h.allocate(), u32::MAX);
         assert_eq!(h.allocate(), FIRST_GPADL_HANDLE);
         assert_eq!(GpadlHandles::new().allocate(), FIRST_GPADL_HANDLE);
+    }
+
+    #[test]
+    fn pages_the_host_may_hold_are_never_freed() {
+        // A wait that timed out, was interrupted or rescinded after the messages went out.
+        assert_eq!(
+            pages_after_creation(creation_outcome(true, None)),
+            PagesFate::Leak
+        );
+        assert_eq!(
+            creation_outcome(true, Some(STATUS_SUCCESS)),
+            GpadlCreation::Created
+        );
+        assert_eq!(creation_outcome(true, Some(1)), GpadlCreation::Refused);
+        assert_eq!(creation_outcome(false, None), GpadlCreation::NotSent);
+        assert_eq!(
+            pages_after_creation(GpadlCreation::NotSent),
+            PagesFate::Free
+        );
+        assert_eq!(
+            pages_after_creation(GpadlCreation::Refused),
+            PagesFate::Free
+        );
+        assert_eq!(
+            pages_after_creation(GpadlCreation::Created),
+            PagesFate::TearDown
+        );
+        assert_eq!(
+            pages_after_creation(GpadlCreation::Unanswered),
+            PagesFate::Leak
+        );
     }
 }

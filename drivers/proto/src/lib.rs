@@ -8,6 +8,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod drain;
 pub mod gpadl;
 pub mod guid;
 pub mod ic;
@@ -17,6 +18,7 @@ pub mod ndis;
 pub mod negotiate;
 pub mod nvsp;
 pub mod offer;
+pub mod relids;
 pub mod ring;
 pub mod rndis;
 pub mod synic;

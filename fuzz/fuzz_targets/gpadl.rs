@@ -6,7 +6,7 @@
 //! SynIC payload and parses as its type; the single range covers all pages; the PFNs come
 //! back in order, none lost or repeated; the message count is the planned one.
 //!
-//! Input: page count (u16), relid, GPADL handle (u32 each), first PFN and PFN stride (u64).
+//! Input: page count (u16: even, up to 127; odd, up to 8191), relid, GPADL handle (u32 each), first PFN and PFN stride (u64).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -26,7 +26,14 @@ fn pfns_of(rest: &[u8]) -> impl Iterator<Item = u64> + '_ {
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
-    let pages = usize::from(input.u16()) % (MAX_GPADL_PAGES + 2);
+    // Mostly small GPADLs (the split's boundaries are at 26 and every 28 after), sometimes
+    // up to one past the largest.
+    let raw = input.u16();
+    let pages = if raw & 1 == 0 {
+        usize::from(raw >> 1) % 128
+    } else {
+        usize::from(raw >> 1) % (MAX_GPADL_PAGES + 2)
+    };
     let (relid, handle) = (input.u32(), input.u32());
     let (first, stride) = (input.u64(), input.u64());
     let pfns: Vec<u64> = (0..pages as u64)

@@ -13,7 +13,8 @@ use libfuzzer_sys::fuzz_target;
 use rhv_proto::kvp::*;
 use zerocopy::IntoBytes;
 
-fn string(field: &[u8], size: u32) {
+/// Checks a string field; with `round_trip`, also writes it back with `encode_utf16`.
+fn string(field: &[u8], size: u32, round_trip: bool) {
     let s = match Utf16Str::new(field, size) {
         Ok(s) => s,
         Err(KvpError::BadSize { size: s, capacity }) => {
@@ -40,6 +41,9 @@ fn string(field: &[u8], size: u32) {
             .collect::<Vec<_>>(),
         units
     );
+    if !round_trip {
+        return;
+    }
     let text: String = s.chars().map(|c| c.unwrap()).collect();
     assert_eq!(text.encode_utf16().collect::<Vec<_>>(), units);
     // Written back (as the guest does when answering) it reads the same.
@@ -76,15 +80,17 @@ fuzz_target!(|body: &[u8]| {
     }
     let v = m.value();
     assert_eq!(v.as_bytes(), &m.data[..2572]);
-    string(&v.key, v.key_size);
-    string(&v.value, v.value_size);
+    // GET and SET strings make the round trip; the other layouts' strings (other offsets of
+    // the same bytes) get the parser's checks.
+    string(&v.key, v.key_size, true);
+    string(&v.value, v.value_size, true);
     let d = m.delete();
     assert_eq!(d.as_bytes(), &m.data[..516]);
-    string(&d.key, d.key_size);
+    string(&d.key, d.key_size, false);
     let e = m.enumerate();
     assert_eq!(e.as_bytes(), &m.data[..]);
-    string(&e.data.key, e.data.key_size);
-    string(&e.data.value, e.data.value_size);
+    string(&e.data.key, e.data.key_size, false);
+    string(&e.data.value, e.data.value_size, false);
 
     // The guest answers in place through the writable views.
     let mut answer = *m;

@@ -10,8 +10,8 @@
 //!
 //! Input: ring size selector (u16), the guest's read index (u32, made valid: it is the
 //! guest's own), the host's write index (u32, checked), a flags byte, the data area (`size`
-//! bytes), then the script of the host: per read, a new write index (u32) and a byte to XOR
-//! into the ring after the descriptor was copied.
+//! bytes), then the script of the host: per read, a byte to XOR into the descriptor after
+//! the reader copied it (flag 1) and a new write index (u32, flag 2).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,14 +19,14 @@ use rhv_proto::ring::*;
 use rhv_proto_fuzz::{assert_inside, Input};
 use zerocopy::FromBytes;
 
-/// Copies `out.len()` bytes from the ring starting at `at`, wrapping at the end.
+/// Copies `out.len()` bytes (at most the ring's size) from the ring starting at `at`,
+/// wrapping at the end.
 fn read_wrapping(ring: &[u8], at: u32, out: &mut [u8]) {
-    let size = ring.len() as u32;
-    let mut at = at;
-    for b in out {
-        *b = ring[at as usize];
-        at = advance(at, 1, size);
-    }
+    let at = at as usize;
+    let first = out.len().min(ring.len() - at);
+    let (head, tail) = out.split_at_mut(first);
+    head.copy_from_slice(&ring[at..at + first]);
+    tail.copy_from_slice(&ring[..tail.len()]);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -56,10 +56,14 @@ fuzz_target!(|data: &[u8]| {
         let mut raw = [0u8; DESCRIPTOR_SIZE as usize];
         read_wrapping(&ring, read, &mut raw);
         let descriptor = PacketDescriptor::read_from_bytes(&raw).unwrap();
-        // A host rewriting the ring under the reader's feet: the copy is what counts.
+        // A host rewriting the descriptor under the reader's feet: the copy is what counts.
         if flags & 1 != 0 {
             let x = input.u8();
-            ring.iter_mut().for_each(|b| *b ^= x);
+            let mut at = read;
+            for _ in 0..DESCRIPTOR_SIZE {
+                ring[at as usize] ^= x;
+                at = advance(at, 1, size);
+            }
         }
         let Ok(layout) = packet_layout(&descriptor, available) else {
             break;

@@ -35,21 +35,22 @@ struct Ring {
 }
 
 impl Ring {
+    /// Writes `bytes` (at most the ring's size) at `at`, wrapping; returns where they end.
     fn put(&mut self, at: u32, bytes: &[u8]) -> u32 {
-        let mut at = at;
-        for &b in bytes {
-            self.data[at as usize] = b;
-            at = advance(at, 1, self.size);
-        }
-        at
+        let start = at as usize;
+        let first = bytes.len().min(self.data.len() - start);
+        self.data[start..start + first].copy_from_slice(&bytes[..first]);
+        self.data[..bytes.len() - first].copy_from_slice(&bytes[first..]);
+        advance(at, bytes.len() as u32, self.size)
     }
 
+    /// Reads `out.len()` bytes (at most the ring's size) at `at`, wrapping.
     fn get(&self, at: u32, out: &mut [u8]) {
-        let mut at = at;
-        for b in out {
-            *b = self.data[at as usize];
-            at = advance(at, 1, self.size);
-        }
+        let start = at as usize;
+        let first = out.len().min(self.data.len() - start);
+        let (head, tail) = out.split_at_mut(first);
+        head.copy_from_slice(&self.data[start..start + first]);
+        tail.copy_from_slice(&self.data[..tail.len()]);
     }
 }
 

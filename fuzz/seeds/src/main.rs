@@ -255,8 +255,14 @@ fn negotiate(c: &mut Corpus) {
 
 fn gpadl(c: &mut Corpus) {
     for pages in [1u16, 26, 27, 54, 514, 8190] {
+        // Even: small counts; odd: the whole range (see the target).
+        let raw = if pages < 128 {
+            pages << 1
+        } else {
+            pages << 1 | 1
+        };
         let bytes = cat(&[
-            &pages.to_le_bytes(),
+            &raw.to_le_bytes(),
             &le32(7),
             &le32(0xe1e10),
             &0x10_0000u64.to_le_bytes(),

@@ -12,6 +12,8 @@
 #                  the guest, per driver set, with ours/C ratios (TSV; build/bench/)
 #   make bench-storage-counters / bench-net-counters   the same jobs, counted per I/O / per MB:
 #                  hypercalls, interrupts, packets (and guest CPU for the network)
+#   make fuzz [FUZZ_SECS=N] [FUZZ_TARGET=name]   fuzz every wire-format parser of drivers/proto
+#                  for N seconds each (default 60); installs cargo-fuzz if needed (scripts/fuzz)
 #   make setup     only the set-up (host packages, kernel, bindgen, patched QEMU)
 #   make clean     remove build products (the cache under ~/.cache/rhv stays)
 #
@@ -28,7 +30,7 @@ endif
 
 MODULES := rhv_vmbus rhv_utils
 
-.PHONY: all setup setup-modules modules clean check run kunit e2e bench-boot bench bench-storage bench-net bench-storage-counters bench-net-counters
+.PHONY: all setup setup-modules modules clean check run kunit e2e fuzz bench-boot bench bench-storage bench-net bench-storage-counters bench-net-counters
 
 all: modules
 
@@ -45,7 +47,7 @@ modules: setup-modules
 
 clean:
 	@if [ -f $(BUILD)/setup.mk ]; then $(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) clean; fi
-	rm -rf $(BUILD) target
+	rm -rf $(BUILD) target fuzz/target
 
 kunit: modules
 	scripts/kunit
@@ -76,3 +78,7 @@ bench-storage bench-storage-counters bench-net bench-net-counters: bench-%: setu
 
 check:
 	$(SETUP_ENV) scripts/check
+
+# Host-only: needs neither the kernel nor QEMU.
+fuzz:
+	FUZZ_TARGET="$(FUZZ_TARGET)" scripts/fuzz run $(or $(FUZZ_SECS),60)

@@ -12,6 +12,8 @@ RHV_KERNEL_PKG=linux-source-7.3
 # trixie proper (10.0.x), not -backports: the QEMU patch is written against 10.0.
 RHV_QEMU_SRC=qemu/trixie
 RHV_BINDGEN_VERSION=0.73.2
+# cargo-fuzz, for `make fuzz` and the corpus replay of `make check` (scripts/fuzz).
+RHV_CARGO_FUZZ_VERSION=0.13.2
 RHV_LIBCLANG_PATH=/usr/lib/llvm-19/lib
 
 RHV_HOST_PACKAGES=(

@@ -32,3 +32,21 @@ no_io_errors() {
 	fi
 	echo "ok: no I/O errors on the guest console"
 }
+
+# misbehaving_verify COMMAND: the host side of verify_on_go_signal: once the guest is ready,
+# sends the controller COMMAND (a misbehave or delay), hot-adds LUN 1 as the go signal and
+# waits for the verified disk. Leaves the controller's statistics in $stats.
+misbehaving_verify() {
+	await_console '^RHV-STEP: ready' 150
+	storvsp_ctl "$1" >/dev/null
+	storvsp_ctl '{"op":"add_disk","disk":"ram:size=1M","lun":1}' >/dev/null
+	await_console '^RHV-STEP: verified' 280
+	stats=$(storvsp_ctl '{"op":"stats"}')
+}
+
+# written_at_least BYTES: fails unless the host got at least BYTES written to LUN 0 ($stats).
+written_at_least() {
+	local w
+	w=$(echo "$stats" | jq '.disks[0].bytes_written')
+	[ "$w" -ge "$1" ] || fail "only $w bytes were written to the disk"
+}

@@ -18,6 +18,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::vmbus::IncomingPacket;
+
 /// SRBs a channel must have completed since a completion before it is sent again.
 pub(super) const STALE_MIN_AGE: u64 = 4;
 /// How long a request whose slot got a stale completion waits before it is served: long
@@ -36,6 +38,19 @@ pub(super) struct HeldRequest {
     pub trans_id: u64,
     pub extra: Vec<u8>,
     pub payload: Vec<u8>,
+}
+
+impl HeldRequest {
+    /// The request as the packet it arrived in.
+    pub fn packet(&self) -> IncomingPacket<'_> {
+        IncomingPacket {
+            packet_type: self.packet_type,
+            flags: self.flags,
+            trans_id: self.trans_id,
+            extra: &self.extra,
+            payload: &self.payload,
+        }
+    }
 }
 
 /// The last completion sent for one slot of one channel.

@@ -422,14 +422,7 @@ impl VmbusDevice for Storvsp {
                 self.counters.held_srbs_dropped += 1;
                 continue;
             };
-            let packet = IncomingPacket {
-                packet_type: r.packet_type,
-                flags: r.flags,
-                trans_id: r.trans_id,
-                extra: &r.extra,
-                payload: &r.payload,
-            };
-            self.serve_packet(&mut ch, r.subchannel, &packet);
+            self.serve_packet(&mut ch, r.subchannel, &r.packet());
         }
         if let Some(bytes) = self.rescan_packet() {
             // Unsolicited packets carry transaction id 0, which Linux reserves for them.

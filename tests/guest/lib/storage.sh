@@ -71,3 +71,24 @@ write_and_verify() {
 	grep -q "^RHV-VERIFY: sectors=$((bytes / 512)) bytes=$bytes mismatched=0\$" /tmp/verify.out &&
 		[ $status = 0 ] || { echo "guest: the disk did not read back what was written"; return 1; }
 }
+
+# verify_on_go_signal BYTES [EXTRA-DMESG-REGEX]: for the scenarios whose host misbehaves
+# while the disk at LUN 0 ($d, from storage_up) is written and read back. Prints
+# "RHV-STEP: ready", waits for the host's go signal (a hot-added LUN 1: the host arms its
+# misbehaviour first), checks the disk is BYTES long, writes and verifies it, and fails if
+# the kernel crashed, warned or logged a line matching EXTRA-DMESG-REGEX.
+verify_on_go_signal() {
+	local state
+	echo "RHV-STEP: ready"
+	wait_scsi_disk 1 90 >/dev/null || return 1
+	[ "$(disk_bytes "$d")" = "$1" ] || { echo "guest: $d is not $1 bytes"; return 1; }
+	write_and_verify "$d" || return 1
+	state=$(cat "/sys/block/$d/device/state")
+	echo "RHV-STATE: $state"
+	[ "$state" = running ] || { echo "guest: the disk is $state"; return 1; }
+	echo "RHV-STEP: verified"
+	if dmesg | grep -E "BUG|Oops|general protection|Kernel panic|WARNING${2:+|$2}"; then
+		echo "guest: the kernel crashed, warned or gave up on a command"
+		return 1
+	fi
+}

@@ -169,14 +169,8 @@ impl Guest {
         let before = self.ch.completions.len();
         let later = std::time::Instant::now() + std::time::Duration::from_secs(3600);
         for r in self.dev.held.take_due(later) {
-            let packet = IncomingPacket {
-                packet_type: r.packet_type,
-                flags: r.flags,
-                trans_id: r.trans_id,
-                extra: &r.extra,
-                payload: &r.payload,
-            };
-            self.dev.serve_packet(&mut self.ch, r.subchannel, &packet);
+            self.dev
+                .serve_packet(&mut self.ch, r.subchannel, &r.packet());
         }
         self.ch.completions.split_off(before)
     }

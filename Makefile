@@ -6,7 +6,8 @@
 #   make check     set up if needed, run every test (what CI runs)
 #   make modules   build the kernel modules (KDIR=/path for your own Rust-enabled kernel tree)
 #   make kunit     boot a guest that loads each module and runs its KUnit suites
-#   make e2e DRIVERS=c|rust [SCENARIO=name]   end-to-end scenarios on hvsim
+#   make e2e DRIVERS=c|rust [SCENARIO=name] [KERNEL=debug]   end-to-end scenarios on hvsim
+#                  (KERNEL=debug: on the debug kernel, lockdep/kmemleak/KFENCE; built once)
 #   make bench-boot   benchmark: time from QEMU start to ALLOFFERS_DELIVERED, C vs ours
 #   make bench [DRIVERS="c rust"]   benchmarks: fio (bench-storage) and iperf3 (bench-net) in
 #                  the guest, per driver set, with ours/C ratios (TSV; build/bench/)
@@ -54,9 +55,10 @@ run: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	scripts/demo
 
-e2e: setup
+e2e:
+	$(SETUP_ENV) scripts/setup $(if $(filter debug,$(KERNEL)),--debug-kernel)
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
-	tests/e2e/run --drivers $(or $(DRIVERS),c) $(if $(SCENARIO),--only $(SCENARIO))
+	tests/e2e/run --drivers $(or $(DRIVERS),c) $(if $(SCENARIO),--only $(SCENARIO)) $(if $(KERNEL),--kernel $(KERNEL))
 
 bench-boot: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build

@@ -23,7 +23,7 @@ guest() {
 	ping -c 3 -w 30 10.231.0.1 >/dev/null 2>&1 || { echo "guest: no answer to ping afterwards"; exit 1; }
 	ethtool -S eth0 | grep -v " 0$" | sed "s/^/ETHTOOL-STAT: /"
 	echo "RHV-STEP: traffic done"
-	if dmesg | grep -E 'BUG|Oops|general protection|Kernel panic|WARNING'; then
+	if kernel_log | grep -E 'BUG|Oops|general protection|Kernel panic|WARNING'; then
 		echo "guest: the kernel crashed or warned"
 		exit 1
 	fi

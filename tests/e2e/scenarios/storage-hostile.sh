@@ -24,7 +24,7 @@ guest() {
 	[ "$(disk_bytes "$d")" = 268435456 ] || { echo "guest: $d is not 256 MiB"; exit 1; }
 	write_and_verify "$d" || exit 1
 	echo "RHV-STEP: verified"
-	if dmesg | grep -E 'BUG|Oops|general protection|Kernel panic|WARNING'; then
+	if kernel_log | grep -E 'BUG|Oops|general protection|Kernel panic|WARNING'; then
 		echo "guest: the kernel crashed or warned"
 		exit 1
 	fi

@@ -4,9 +4,11 @@
 #
 #   make run       set up if needed, boot a guest on the simulator with our modules, show them
 #   make check     set up if needed, run every test (what CI runs)
+#   make check-debug   make check plus the scenarios on a lockdep/kmemleak/KFENCE guest kernel
 #   make modules   build the kernel modules (KDIR=/path for your own Rust-enabled kernel tree)
 #   make kunit     boot a guest that loads each module and runs its KUnit suites
-#   make e2e DRIVERS=c|rust [SCENARIO=name]   end-to-end scenarios on hvsim
+#   make e2e DRIVERS=c|rust [SCENARIO=name] [KERNEL=debug]   end-to-end scenarios on hvsim
+#                  (KERNEL=debug: on the debug kernel, lockdep/kmemleak/KFENCE; built once)
 #   make bench-boot   benchmark: time from QEMU start to ALLOFFERS_DELIVERED, C vs ours
 #   make bench [DRIVERS="c rust"]   benchmarks: fio (bench-storage) and iperf3 (bench-net) in
 #                  the guest, per driver set, with ours/C ratios (TSV; build/bench/)
@@ -30,7 +32,7 @@ endif
 
 MODULES := rhv_vmbus rhv_utils
 
-.PHONY: all setup setup-modules modules clean check run kunit e2e fuzz bench-boot bench bench-storage bench-net bench-storage-counters bench-net-counters
+.PHONY: all setup setup-modules modules clean check check-debug run kunit e2e fuzz bench-boot bench bench-storage bench-net bench-storage-counters bench-net-counters
 
 all: modules
 
@@ -56,9 +58,10 @@ run: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
 	scripts/demo
 
-e2e: setup
+e2e:
+	$(SETUP_ENV) scripts/setup $(if $(filter debug,$(KERNEL)),--debug-kernel)
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
-	tests/e2e/run --drivers $(or $(DRIVERS),c) $(if $(SCENARIO),--only $(SCENARIO))
+	tests/e2e/run --drivers $(or $(DRIVERS),c) $(if $(SCENARIO),--only $(SCENARIO)) $(if $(KERNEL),--kernel $(KERNEL))
 
 bench-boot: setup
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) build
@@ -78,6 +81,10 @@ bench-storage bench-storage-counters bench-net bench-net-counters: bench-%: setu
 
 check:
 	$(SETUP_ENV) scripts/check
+
+# make check plus the debug-kernel lane (lockdep, atomic sleep, kmemleak, KFENCE).
+check-debug:
+	$(SETUP_ENV) RHV_CHECK_DEBUG=1 scripts/check
 
 # Host-only: needs neither the kernel nor QEMU.
 fuzz:

@@ -594,6 +594,9 @@ impl Drop for OpenChannel {
         let moves = ch.conn.lock_retarget();
         let was_closed = ch.closed.xchg(true, ordering::Full);
         drop(ch.conn.detach_channel(relid));
+        // A handler that found the channel before the detach may still queue the work: let it
+        // end, so it neither queues after the cancel nor drops the last reference in hard irq.
+        crate::platform::wait_for_interrupt_handlers();
         // SAFETY: `work` is an initialised work item of a live channel; after this returns
         // it neither runs nor is queued, and the interrupt handler no longer finds the
         // channel to queue it again.

@@ -29,6 +29,7 @@ use crate::message_queue::MessageQueue;
 use crate::platform::hooks::{self, ratelimit};
 use crate::platform::hypercall::{self, is_transient};
 use crate::platform::page::SharedPage;
+use crate::platform::raw_lock::{new_raw_spinlock_irq, RawSpinLockIrq};
 use crate::platform::synic::{Synic, SynicMessage};
 use crate::proto::gpadl::GpadlHandles;
 use crate::proto::negotiate::{
@@ -46,8 +47,7 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
 use kernel::sync::{
-    new_condvar, new_spinlock, new_spinlock_irq, Arc, ArcBorrow, CondVar, CondVarTimeoutResult,
-    Mutex, SpinLock, SpinLockIrq,
+    new_condvar, new_spinlock, Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex, SpinLock,
 };
 use kernel::time::{delay::fsleep, msecs_to_jiffies, Delta};
 use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
@@ -133,8 +133,10 @@ pub(crate) struct Connection {
     msg_conn_id: Atomic<u32>,
     /// CPU that left a message in its slot because the inbox was full, or [`NO_CPU`].
     stalled_cpu: Atomic<u32>,
+    /// Taken by the interrupt handler (hard interrupt context): a raw lock, as every lock the
+    /// handler takes (the rule is in `platform/raw_lock.rs`).
     #[pin]
-    inbox: SpinLockIrq<Inbox>,
+    inbox: RawSpinLockIrq<Inbox>,
     #[pin]
     work: Work<Connection>,
     #[pin]
@@ -165,9 +167,10 @@ pub(crate) struct Connection {
     /// decided by the message worker for accepted offers, freed by the workers on release.
     #[pin]
     routes: Mutex<RelidRoutes>,
-    /// Open channels by relid, for the interrupt handler.
+    /// Open channels by relid, for the interrupt handler (hard interrupt context): a raw
+    /// lock, held for one lookup or one slot change, never while a channel is dropped.
     #[pin]
-    open: SpinLockIrq<KVec<Option<Arc<Channel>>>>,
+    open: RawSpinLockIrq<KVec<Option<Arc<Channel>>>>,
     #[pin]
     gpadl_handles: SpinLock<GpadlHandles>,
     /// Serialises channel moves (MODIFYCHANNEL) with each other and with CLOSECHANNEL.
@@ -199,7 +202,7 @@ impl Connection {
                 version: Atomic::new(0),
                 msg_conn_id: Atomic::new(0),
                 stalled_cpu: Atomic::new(NO_CPU),
-                inbox <- new_spinlock_irq!(Inbox::new(INBOX_CAPACITY)?, "rhv_vmbus_inbox"),
+                inbox <- new_raw_spinlock_irq!(Inbox::new(INBOX_CAPACITY)?, "rhv_vmbus_inbox"),
                 work <- new_work!("rhv_vmbus_messages"),
                 waiter <- new_mutex!(Waiter {
                     expected: None,
@@ -215,7 +218,7 @@ impl Connection {
                 subchannel_queue <- new_mutex!(MessageQueue::new(SUBCHANNEL_QUEUE_LIMIT)),
                 subchannel_work <- new_work!("rhv_vmbus_subchannels"),
                 routes <- new_mutex!(RelidRoutes::new()),
-                open <- new_spinlock_irq!(open, "rhv_vmbus_open_channels"),
+                open <- new_raw_spinlock_irq!(open, "rhv_vmbus_open_channels"),
                 gpadl_handles <- new_spinlock!(GpadlHandles::new(), "rhv_vmbus_gpadls"),
                 retarget <- new_mutex!(()),
             }),

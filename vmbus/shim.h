@@ -7,6 +7,7 @@
 #define RHV_VMBUS_SHIM_H
 
 #include <linux/device.h>
+#include <linux/spinlock_types.h>
 #include <linux/types.h>
 
 /* Provided by shim.c. */
@@ -61,6 +62,13 @@ int rhv_channel_dir_add(struct rhv_vmbus_device *d, void *ctx, u32 relid,
 			struct rhv_channel_dir **out, bool *ctx_taken);
 void rhv_channel_dir_remove(struct rhv_channel_dir *c);
 unsigned int rhv_nr_cpu_ids(void);
+
+/* Provided by shim_lock.c. */
+void rhv_raw_spin_lock_init(raw_spinlock_t *lock, const char *name, void *key);
+unsigned long rhv_raw_spin_lock_irqsave(raw_spinlock_t *lock);
+void rhv_raw_spin_unlock_irqrestore(raw_spinlock_t *lock, unsigned long flags);
+bool rhv_raw_spin_trylock_irqsave(raw_spinlock_t *lock, unsigned long *flags);
+void rhv_raw_spin_assert_held(raw_spinlock_t *lock);
 
 /* Implemented in Rust (platform/hooks.rs, bus.rs, channel_sysfs.rs, counters.rs). */
 int rhv_vmbus_cpu_online(void *ctx, unsigned int cpu);

@@ -15,9 +15,10 @@ console() {
 	tr -d '\r' <"$E2E_CONSOLE" || true
 }
 
-# await_console REGEX [SECONDS]: waits for a console line matching REGEX (grep -E).
+# await_console REGEX [SECONDS]: waits for a console line matching REGEX (grep -E); SECONDS
+# is multiplied by E2E_SLOW (3 on the debug kernel).
 await_console() {
-	local regex=$1 left=$((${2:-60} * 5))
+	local regex=$1 left=$((${2:-60} * 5 * ${E2E_SLOW:-1}))
 	while ! console | grep -qE "$regex"; do
 		if [ -n "${guest_pid:-}" ] && ! kill -0 "$guest_pid" 2>/dev/null; then
 			console | grep -qE "$regex" && return 0

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Hand-written declarations of the C functions the platform layer calls: the Hyper-V core
 //! built into the kernel (`arch/x86/hyperv/`, `drivers/hv/hv_common.c`, exported with
-//! `EXPORT_SYMBOL_GPL`) and this module's C shim (`vmbus/shim.c`, prototypes in `vmbus/shim.h`). Nothing outside
-//! `vmbus/platform/` and `vmbus/bus.rs` uses them.
+//! `EXPORT_SYMBOL_GPL`) and this module's C shim (`vmbus/shim.c` and `vmbus/shim_lock.c`,
+//! prototypes in `vmbus/shim.h`). Nothing outside `vmbus/platform/` and `vmbus/bus.rs` uses
+//! them.
 
-use kernel::bindings::kobj_uevent_env;
-use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::bindings::{kobj_uevent_env, raw_spinlock};
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 /// The shim's `struct rhv_vmbus_device` (a `struct device` on the vmbus bus plus our
 /// context), opaque to Rust.
@@ -117,6 +118,21 @@ unsafe extern "C" {
     ) -> c_int;
     pub(crate) fn rhv_channel_dir_remove(dir: *mut RhvChannelDir);
     pub(crate) fn rhv_nr_cpu_ids() -> c_uint;
+
+    // vmbus/shim_lock.c: raw_spinlock_t. `key` is a `struct lock_class_key *`, passed as
+    // `void *`: without lockdep the structure is empty, which Rust's FFI lint rejects.
+    pub(crate) fn rhv_raw_spin_lock_init(
+        lock: *mut raw_spinlock,
+        name: *const c_char,
+        key: *mut c_void,
+    );
+    pub(crate) fn rhv_raw_spin_lock_irqsave(lock: *mut raw_spinlock) -> c_ulong;
+    pub(crate) fn rhv_raw_spin_unlock_irqrestore(lock: *mut raw_spinlock, flags: c_ulong);
+    pub(crate) fn rhv_raw_spin_trylock_irqsave(
+        lock: *mut raw_spinlock,
+        flags: *mut c_ulong,
+    ) -> bool;
+    pub(crate) fn rhv_raw_spin_assert_held(lock: *mut raw_spinlock);
 }
 
 /// Used by `bus.rs` for the uevent callback's argument type.

@@ -7,6 +7,7 @@ mod bindings;
 pub(crate) mod hooks;
 pub(crate) mod hypercall;
 pub(crate) mod page;
+pub(crate) mod raw_lock;
 pub(crate) mod synic;
 
 pub(crate) use bindings::{
@@ -42,6 +43,13 @@ pub(crate) fn with_bh_disabled<R>(f: impl FnOnce() -> R) -> Option<R> {
     // SAFETY: pairs with the disable above, in the same context.
     unsafe { bindings::rhv_bh_enable() };
     Some(r)
+}
+
+/// Waits until every run of the interrupt handler that started before the call has ended (it
+/// runs with interrupts off, so an RCU grace period covers it). May sleep.
+pub(crate) fn wait_for_interrupt_handlers() {
+    // SAFETY: no preconditions; callers are in process context.
+    unsafe { kernel::bindings::synchronize_rcu() };
 }
 
 /// NUMA node of `cpu`.

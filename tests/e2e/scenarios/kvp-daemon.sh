@@ -69,7 +69,7 @@ guest() {
 	kill $daemon
 	wait $daemon 2>/dev/null
 	unload_utils || exit 1
-	if dmesg | grep -E 'WARNING|BUG|Oops|refcount_t|list_(add|del) corruption|hung_task'; then
+	if kernel_log | grep -E 'WARNING|BUG|Oops|refcount_t|list_(add|del) corruption|hung_task'; then
 		echo "guest: the kernel complained"
 		exit 1
 	fi

@@ -24,7 +24,7 @@ guest() {
 	ethtool -S eth0 | grep -v " 0$" | sed "s/^/ETHTOOL-STAT: /"
 	echo "RX-PACKETS: $(cat /sys/class/net/eth0/statistics/rx_packets)"
 	echo "RHV-STEP: traffic done"
-	if dmesg | grep -E 'BUG|Oops|general protection|Kernel panic|WARNING'; then
+	if kernel_log | grep -E 'BUG|Oops|general protection|Kernel panic|WARNING'; then
 		echo "guest: the kernel crashed or warned"
 		exit 1
 	fi

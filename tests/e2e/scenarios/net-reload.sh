@@ -25,7 +25,7 @@ guest() {
 		[ $((i % 5)) = 0 ] && echo "guest: $i cycles"
 		i=$((i + 1))
 	done
-	if dmesg | grep -E 'WARNING|BUG|Oops|leak|refcount_t|list_(add|del) corruption|hung task'; then
+	if kernel_log | grep -E 'WARNING|BUG|Oops|leak|refcount_t|list_(add|del) corruption|hung task'; then
 		echo "guest: the kernel complained"
 		exit 1
 	fi

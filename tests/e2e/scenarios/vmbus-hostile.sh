@@ -52,14 +52,14 @@ guest() {
 	unload_utils || exit 1
 	unload_vmbus || exit 1
 	echo "RHV-STEP: survived"
-	if dmesg | grep -E 'BUG|Oops|general protection|Kernel panic'; then
+	if kernel_log | grep -E 'BUG|Oops|general protection|Kernel panic'; then
 		echo "guest: the kernel crashed"
 		exit 1
 	fi
 	# Ours must log a line and go on; the C driver answers malformed offers with WARN_ON
 	# splats (vmbus_drv.c's message size check, channel_mgmt.c's relid check), which is
 	# survivable but noisy, so WARNING is only a failure for our driver set.
-	if [ "$DRIVERS" = rust ] && dmesg | grep -E 'WARNING'; then
+	if [ "$DRIVERS" = rust ] && kernel_log | grep -E 'WARNING'; then
 		echo "guest: the kernel warned"
 		exit 1
 	fi

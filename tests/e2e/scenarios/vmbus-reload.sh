@@ -133,7 +133,7 @@ reload_guest() {
 		# is reported, not judged.
 		[ "$DRIVERS" = rust ] && exit 1
 	fi
-	if dmesg | grep -E 'WARNING|BUG|Oops|leak|refcount_t|list_(add|del) corruption'; then
+	if kernel_log | grep -E 'WARNING|BUG|Oops|leak|refcount_t|list_(add|del) corruption'; then
 		echo "guest: the kernel complained"
 		exit 1
 	fi

@@ -87,7 +87,7 @@ verify_on_go_signal() {
 	echo "RHV-STATE: $state"
 	[ "$state" = running ] || { echo "guest: the disk is $state"; return 1; }
 	echo "RHV-STEP: verified"
-	if dmesg | grep -E "BUG|Oops|general protection|Kernel panic|WARNING${2:+|$2}"; then
+	if kernel_log | grep -E "BUG|Oops|general protection|Kernel panic|WARNING${2:+|$2}"; then
 		echo "guest: the kernel crashed, warned or gave up on a command"
 		return 1
 	fi

@@ -64,6 +64,20 @@ int rhv_utils_set_real_time_ns(s64 ns)
 	return do_settimeofday64(&ts);
 }
 
+/*
+ * timesync_implicit, as hv_utils has it: a module parameter writable at run time
+ * (/sys/module/rhv_utils/parameters/timesync_implicit), which Rust module parameters of this
+ * kernel cannot be (they never appear in sysfs).
+ */
+static bool timesync_implicit;
+module_param(timesync_implicit, bool, 0644);
+MODULE_PARM_DESC(timesync_implicit, "If set treat SAMPLE as SYNC when clock is behind");
+
+bool rhv_utils_timesync_implicit(void)
+{
+	return READ_ONCE(timesync_implicit);
+}
+
 /* The timesync clock work: do_settimeofday64() needs process context. */
 
 static void rhv_utils_clock_fn(struct work_struct *work)

@@ -12,6 +12,7 @@ void rhv_utils_reboot(void);
 u64 rhv_utils_reference_counter(void);
 s64 rhv_utils_real_time_ns(void);
 int rhv_utils_set_real_time_ns(s64 ns);
+bool rhv_utils_timesync_implicit(void);
 void rhv_utils_schedule_clock_work(void);
 void rhv_utils_cancel_clock_work(void);
 int rhv_utils_ptp_register(void);

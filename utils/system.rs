@@ -14,6 +14,7 @@ mod ffi {
         pub(super) fn rhv_utils_reference_counter() -> u64;
         pub(super) fn rhv_utils_real_time_ns() -> i64;
         pub(super) fn rhv_utils_set_real_time_ns(ns: i64) -> kernel::ffi::c_int;
+        pub(super) fn rhv_utils_timesync_implicit() -> bool;
         pub(super) fn rhv_utils_schedule_clock_work();
         pub(super) fn rhv_utils_cancel_clock_work();
         pub(super) fn rhv_utils_ptp_register() -> kernel::ffi::c_int;
@@ -67,6 +68,13 @@ pub(crate) fn set_real_time_ns(ns: i64) -> Result {
     // SAFETY: no memory-safety preconditions (the shim passes a local `timespec64`); the
     // process-context rule above is about not blocking softirqs, kept by the callers.
     kernel::error::to_result(unsafe { ffi::rhv_utils_set_real_time_ns(ns) })
+}
+
+/// The `timesync_implicit` module parameter (utils/shim.c): whether a time message steps a
+/// clock that is behind the host's by [`crate::timesync::IMPLICIT_SYNC_BEHIND_NS`] or more.
+pub(crate) fn timesync_implicit() -> bool {
+    // SAFETY: no preconditions; reads a static `bool` once.
+    unsafe { ffi::rhv_utils_timesync_implicit() }
 }
 
 /// Queues the timesync clock work (`rhv_utils_clock_work` in timesync.rs). Any context.

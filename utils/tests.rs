@@ -278,12 +278,20 @@ mod framework_tests {
     }
 
     #[test]
-    fn sample_steps_only_far_clocks() {
-        let t = timesync::SAMPLE_STEP_THRESHOLD_NS;
-        assert!(timesync::should_step(true, 5, 5));
-        assert!(!timesync::should_step(false, t, 0));
-        assert!(timesync::should_step(false, t + 1, 0));
-        assert!(timesync::should_step(false, 0, t + 1));
-        assert!(timesync::should_step(false, i64::MIN, i64::MAX));
+    fn steps_as_linux_does() {
+        let t = timesync::IMPLICIT_SYNC_BEHIND_NS;
+        let hour = 3_600_000_000_000;
+        // SYNC always steps, either way.
+        assert!(timesync::should_step(true, false, 5, 5));
+        assert!(timesync::should_step(true, false, 0, hour));
+        // Without timesync_implicit a SAMPLE never steps, however far off the clock is.
+        assert!(!timesync::should_step(false, false, hour, 0));
+        assert!(!timesync::should_step(false, false, 0, hour));
+        // With it, only a guest at least 5 s behind is stepped, never one ahead.
+        assert!(timesync::should_step(false, true, t, 0));
+        assert!(!timesync::should_step(false, true, t - 1, 0));
+        assert!(!timesync::should_step(false, true, 0, hour));
+        assert!(timesync::should_step(false, true, i64::MAX, i64::MIN));
+        assert!(!timesync::should_step(false, true, i64::MIN, i64::MAX));
     }
 }

@@ -14,7 +14,7 @@ use kernel::sync::atomic::{ordering, Atomic};
 use crate::framework::{Service, Verdict};
 use crate::ic::{
     parse_body, unix_nanos_from_host_time, IcMessageType, IcVersion, TimesyncMessage,
-    TimesyncRefMessage, TIMESYNC_FLAG_SAMPLE, TIMESYNC_FLAG_SYNC, TIMESYNC_VERSION_4,
+    TimesyncRefMessage, TIMESYNC_FLAG_SYNC, TIMESYNC_VERSION_4,
 };
 use crate::system;
 
@@ -29,10 +29,12 @@ pub(crate) const SERVICE: Service = Service {
     ],
 };
 
-/// A SAMPLE steps the clock only when it is off by more than this. A minimal discipline:
-/// Linux leaves small drifts to chrony (through its PTP clock) and steps only on SYNC; we
-/// also step on SAMPLE when the clock is clearly wrong, and leave smaller offsets alone.
-pub(crate) const SAMPLE_STEP_THRESHOLD_NS: i64 = 2_000_000_000;
+/// Without SYNC, a time message steps the clock only when the `timesync_implicit` module
+/// parameter is set and the guest is at least this far behind the host, as Linux does
+/// (`hv_implicit_sync()`): a SAMPLE is a hint the guest need not follow (chrony disciplines
+/// the clock through the PTP clock), and the parameter covers hosts that do not send SYNC
+/// after a resume. A guest ahead of the host is never stepped back on a SAMPLE.
+pub(crate) const IMPLICIT_SYNC_BEHIND_NS: i64 = 5_000_000_000;
 
 /// A sample older than this (in reference counter units, 100 ns) is not applied, as in
 /// Linux (600 s).
@@ -88,9 +90,11 @@ pub(crate) fn host_unix_nanos(offset: u64, reference_now: u64) -> Option<i64> {
     .ok()
 }
 
-/// Whether the clock work steps the guest clock from `guest_ns` to `host_ns`.
-pub(crate) fn should_step(sync: bool, host_ns: i64, guest_ns: i64) -> bool {
-    sync || host_ns.saturating_sub(guest_ns).unsigned_abs() > SAMPLE_STEP_THRESHOLD_NS as u64
+/// Whether a time message steps the guest clock from `guest_ns` to `host_ns`: always on SYNC,
+/// otherwise only with `implicit` (the module parameter) and a guest at least
+/// [`IMPLICIT_SYNC_BEHIND_NS`] behind.
+pub(crate) fn should_step(sync: bool, implicit: bool, host_ns: i64, guest_ns: i64) -> bool {
+    sync || (implicit && host_ns.saturating_sub(guest_ns) >= IMPLICIT_SYNC_BEHIND_NS)
 }
 
 /// The latest sample as [`host_offset`]; meaningful once [`SAMPLE_RECEIVED_AT`] is non-zero.
@@ -99,31 +103,45 @@ static HOST_OFFSET: Atomic<u64> = Atomic::new(0);
 static SAMPLE_RECEIVED_AT: Atomic<u64> = Atomic::new(0);
 /// A SYNC arrived that the clock work has not applied yet.
 static SYNC_PENDING: Atomic<bool> = Atomic::new(false);
+/// A message found the clock behind with `timesync_implicit` set; not applied yet.
+static IMPLICIT_PENDING: Atomic<bool> = Atomic::new(false);
 
-/// Takes a sample from the host (softirq context): records it and has the clock work look
-/// at it. Probes carry no time.
+/// Takes a time message from the host (softirq context). Every message's time is kept, for
+/// the PTP clock and the clock work, whatever its flags (as Linux does); the clock work is
+/// queued only when the message asks for a step (see [`should_step`]), decided here with the
+/// clock as it is when the message arrives.
 pub(crate) fn on_sample(sample: &Sample) {
-    if sample.flags & (TIMESYNC_FLAG_SYNC | TIMESYNC_FLAG_SAMPLE) == 0 {
-        return;
-    }
     let now = system::reference_counter();
+    let offset = host_offset(sample, now);
     // ORDERING: the clock work reads these after `schedule_work()`, which orders the stores
     // before the work runs; a concurrent older run may see a mix of two samples, which are
     // seconds apart at most and corrected by the run this call queues.
-    HOST_OFFSET.store(host_offset(sample, now), ordering::Relaxed);
+    HOST_OFFSET.store(offset, ordering::Relaxed);
     SAMPLE_RECEIVED_AT.store(now.max(1), ordering::Relaxed);
     if sample.flags & TIMESYNC_FLAG_SYNC != 0 {
         SYNC_PENDING.store(true, ordering::Relaxed);
+    } else if system::timesync_implicit()
+        && host_unix_nanos(offset, now)
+            .is_some_and(|host_ns| should_step(false, true, host_ns, system::real_time_ns()))
+    {
+        IMPLICIT_PENDING.store(true, ordering::Relaxed);
+    } else {
+        return;
     }
     system::schedule_clock_work();
 }
 
 /// The clock work (process context, from utils/shim.c): steps the wall clock to the host's
-/// time on SYNC, or on SAMPLE when it is off by more than [`SAMPLE_STEP_THRESHOLD_NS`].
+/// time as of the latest message when a message asked for it ([`on_sample`]), unless that
+/// message is older than 600 s.
 #[no_mangle]
 extern "C" fn rhv_utils_clock_work() {
     // ORDERING: see `on_sample`.
     let sync = SYNC_PENDING.xchg(false, ordering::Relaxed);
+    let implicit = IMPLICIT_PENDING.xchg(false, ordering::Relaxed);
+    if !sync && !implicit {
+        return;
+    }
     let received = SAMPLE_RECEIVED_AT.load(ordering::Relaxed);
     let offset = HOST_OFFSET.load(ordering::Relaxed);
     let now = system::reference_counter();
@@ -137,16 +155,13 @@ extern "C" fn rhv_utils_clock_work() {
         return;
     };
     let guest_ns = system::real_time_ns();
-    if !should_step(sync, host_ns, guest_ns) {
-        return;
-    }
     match system::set_real_time_ns(host_ns) {
         Ok(()) => {
             if system::notice_ratelimit() {
                 pr_info!(
                     "timesync: clock stepped by {} ms ({})\n",
                     host_ns.saturating_sub(guest_ns) / 1_000_000,
-                    if sync { "sync" } else { "sample" }
+                    if sync { "sync" } else { "implicit" }
                 );
             }
         }

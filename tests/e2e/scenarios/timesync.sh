@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-description="a guest whose clock is an hour behind is within 1 s of the host once hv_utils has the host's time"
+description="a guest whose clock is an hour behind is within 1 s of the host once hv_utils has the host's time (SYNC); a SAMPLE an hour ahead steps the clock only with timesync_implicit set"
 . "$RHV_TOP/tests/e2e/ic-lib.sh"
 
 guest() {
@@ -14,6 +14,17 @@ guest() {
 		echo "RHV-TIME: $(now_us)"
 		i=$((i + 1))
 	done
+	# A SAMPLE is a hint, as in Linux: it steps the clock only with the timesync_implicit
+	# parameter set (writable at run time) and the clock at least 5 s behind the host's.
+	param=$(utils_param timesync_implicit)
+	[ "$(cat "$param")" = N ] || { echo "guest: $param is '$(cat "$param")', expected N"; exit 1; }
+	echo "RHV-STEP: hint"
+	sleep 3
+	echo "RHV-TIME-HINT: $(now_us)"
+	echo Y >"$param" || exit 1
+	echo "RHV-STEP: implicit"
+	sleep 3
+	echo "RHV-TIME-IMPLICIT: $(now_us)"
 }
 
 # abs_diff A B: |A - B| with millisecond precision.
@@ -56,5 +67,23 @@ host() {
 		fail "the guest clock is not within 1 s of the host: $(tr '\n' ' ' <"$E2E_OUT/diffs")"
 	echo "ok: every time after the second is within 1 s of the host"
 	[ "$(echo "$s" | jq -r .syncs)" -ge 1 ] || fail "hvsim sent no SYNC"
+	# The host says it is an hour ahead in a SAMPLE: without timesync_implicit the guest
+	# keeps its clock; with it the guest, now an hour behind, steps. Stepped or not is an
+	# hour's difference, so 30 s of tolerance leaves room for a loaded machine.
+	await_console '^RHV-STEP: hint' 30
+	ic_ctl "$ts" '{"op":"sample","offset_secs":3600}' >/dev/null || exit 1
+	await_console '^RHV-TIME-HINT: ' 30
+	d=$(abs_diff "$(date +%s.%N)" "$(console | sed -n 's/^RHV-TIME-HINT: //p' | head -n1)")
+	echo "after a SAMPLE an hour ahead, timesync_implicit=N: |guest - host| $d s"
+	awk -v d="$d" 'BEGIN { exit !(d < 30) }' ||
+		fail "a SAMPLE stepped the clock without timesync_implicit ($d s off the host)"
+	await_console '^RHV-STEP: implicit' 30
+	ic_ctl "$ts" '{"op":"sample","offset_secs":3600}' >/dev/null || exit 1
+	await_console '^RHV-TIME-IMPLICIT: ' 30
+	host_ahead=$(awk -v t="$(date +%s.%N)" 'BEGIN { printf "%.6f\n", t + 3600 }')
+	d=$(abs_diff "$host_ahead" "$(console | sed -n 's/^RHV-TIME-IMPLICIT: //p' | head -n1)")
+	echo "after a SAMPLE an hour ahead, timesync_implicit=Y: |guest - (host + 3600 s)| $d s"
+	awk -v d="$d" 'BEGIN { exit !(d < 30) }' ||
+		fail "a SAMPLE an hour ahead did not step the clock with timesync_implicit set ($d s off)"
 	expect_eq "bad timesync answers" 0 "$(echo "$s" | jq -r .bad)"
 }

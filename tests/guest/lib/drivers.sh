@@ -10,6 +10,14 @@ load_vmbus() {
 	esac
 }
 
+# utils_param NAME: the sysfs file of the integration-component module's parameter NAME.
+utils_param() {
+	case $DRIVERS in
+	c) echo "/sys/module/hv_utils/parameters/$1" ;;
+	rust) echo "/sys/module/rhv_utils/parameters/$1" ;;
+	esac
+}
+
 load_utils() {
 	case $DRIVERS in
 	c) load hv_utils ;;

@@ -41,32 +41,43 @@ host() {
 	awk -v d="$behind" 'BEGIN { exit !(d > 3590 && d < 3610) }' || fail "the guest clock was not an hour off ($behind s)"
 	ts=$(ic_target timesync) || exit 1
 	ic_wait_ready "$ts" || exit 1
-	# Compare each RHV-TIME line with the host clock as it arrives.
-	seen=0 left=400
+	# Compare each RHV-TIME line with the host clock as it arrives. A line was written after
+	# the host's last look at the console that did not show it (lo) and before the look that
+	# did (hi), so the guest's reading must lie in [lo, hi], give or take 1 s: a loaded machine
+	# that is slow to show a line widens the window instead of failing the check. Lines already
+	# on the console when the host starts looking have no window and are not judged; nor are
+	# the first two (hv_utils needs a moment to probe).
+	seen=$(console | grep -c '^RHV-TIME: ') left=400 lo=$(date +%s.%N) judged=0 status=
 	while [ "$seen" -lt 10 ]; do
+		t=$(date +%s.%N)
 		n=$(console | grep -c '^RHV-TIME: ')
 		if [ "$n" -gt "$seen" ]; then
-			host_now=$(date +%s.%N)
+			hi=$(date +%s.%N)
 			guest_t=$(console | sed -n 's/^RHV-TIME: //p' | tail -n1)
 			seen=$n
-			d=$(abs_diff "$host_now" "$guest_t")
-			echo "line $seen: guest $guest_t host $host_now |diff| $d"
-			echo "$d" >>"$E2E_OUT/diffs"
+			d=$(awk -v g="$guest_t" -v lo="$lo" -v hi="$hi" \
+				'BEGIN { d = g < lo ? lo - g : (g > hi ? g - hi : 0); printf "%.3f\n", d }')
+			echo "line $seen: guest $guest_t, host between $lo and $hi: off by $d s"
+			if [ "$seen" -gt 2 ]; then
+				echo "$d" >>"$E2E_OUT/diffs"
+				judged=$((judged + 1))
+			fi
 			# While the guest still runs: what hvsim sent.
-			if [ "$seen" = 3 ]; then
-				s=$(ic_ctl "$ts" '{"op":"status"}') || exit 1
-				echo "timesync: $s"
+			if [ -z "$status" ] && [ "$seen" -ge 3 ]; then
+				status=$(ic_ctl "$ts" '{"op":"status"}') || exit 1
+				echo "timesync: $status"
 			fi
 		fi
+		lo=$t
 		[ $left -le 0 ] && fail "the guest printed only $seen of 10 times"
 		left=$((left - 1))
 		sleep 0.05
 	done
-	# Every line after the first two (hv_utils needs a moment to probe) is within 1 s.
-	tail -n +3 "$E2E_OUT/diffs" | awk '$1 >= 1.0 { bad = 1 } END { exit bad }' ||
+	[ "$judged" -ge 5 ] || fail "only $judged times could be judged (the host came late to the console)"
+	awk '$1 >= 1.0 { bad = 1 } END { exit bad }' "$E2E_OUT/diffs" ||
 		fail "the guest clock is not within 1 s of the host: $(tr '\n' ' ' <"$E2E_OUT/diffs")"
-	echo "ok: every time after the second is within 1 s of the host"
-	[ "$(echo "$s" | jq -r .syncs)" -ge 1 ] || fail "hvsim sent no SYNC"
+	echo "ok: $judged times after the second are within 1 s of the host"
+	[ "$(echo "$status" | jq -r .syncs)" -ge 1 ] || fail "hvsim sent no SYNC"
 	# The host says it is an hour ahead in a SAMPLE: without timesync_implicit the guest
 	# keeps its clock; with it the guest, now an hour behind, steps. Stepped or not is an
 	# hour's difference, so 30 s of tolerance leaves room for a loaded machine.
@@ -85,5 +96,5 @@ host() {
 	echo "after a SAMPLE an hour ahead, timesync_implicit=Y: |guest - (host + 3600 s)| $d s"
 	awk -v d="$d" 'BEGIN { exit !(d < 30) }' ||
 		fail "a SAMPLE an hour ahead did not step the clock with timesync_implicit set ($d s off)"
-	expect_eq "bad timesync answers" 0 "$(echo "$s" | jq -r .bad)"
+	expect_eq "bad timesync answers" 0 "$(echo "$status" | jq -r .bad)"
 }

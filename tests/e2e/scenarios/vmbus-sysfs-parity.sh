@@ -30,6 +30,10 @@ description="the whole vmbus sysfs tree (every device, every channels/<relid>/, 
 # of another shape (an error, a word) stays as it is and fails the comparison. The bound
 # driver's name (hv_utils / rhv_utils) in 'uevent' becomes "DRIVER=<utils>".
 #
+# Then the guest sets driver_override of the first device to a name no driver has, unbinds it
+# and asks the bus to probe it again: it must stay unbound (the bus's match honours the
+# override, as C's); cleared, the device binds again.
+#
 # One deliberate difference (README, "sysfs"): rhv_vmbus adds three counters to
 # /sys/bus/vmbus/ (leaked_gpadl_pages, bad_channel_messages, dropped_channel_messages). The
 # Rust run must have exactly these three extra bus files and the C run none of them; they are
@@ -57,6 +61,17 @@ guest() {
 	done
 	walk /sys/bus/vmbus
 	echo "RHV-STEP: dumped"
+	# driver_override: a name that is no driver keeps the device unbound; cleared, it binds.
+	d=$(ls -d /sys/bus/vmbus/devices/* | head -n 1)
+	dev=$(basename "$d")
+	echo nosuchdriver >"$d/driver_override"
+	echo "$dev" >"$d/driver/unbind"
+	echo "$dev" >/sys/bus/vmbus/drivers_probe 2>/dev/null
+	if [ -e "$d/driver" ]; then echo "OVERRIDE bound"; else echo "OVERRIDE unbound"; fi
+	echo >"$d/driver_override"
+	echo "OVERRIDE now $(cat "$d/driver_override")"
+	echo "$dev" >/sys/bus/vmbus/drivers_probe
+	if [ -e "$d/driver" ]; then echo "OVERRIDE rebound"; else echo "OVERRIDE not rebound"; fi
 }
 
 # Reads the guest's SYSSTAT/SYSLINE lines on stdin and writes the raw dump (see the header).
@@ -112,6 +127,10 @@ sysfs_normalise() {
 }
 
 host_after() {
+	overrides=$(console | tr -d '\r' | sed -n 's/^OVERRIDE //p' | tr '\n' ' ')
+	[ "$overrides" = "unbound now (null) rebound " ] ||
+		fail "driver_override not honoured: '$overrides' (want: unbound, cleared, rebound)"
+	echo "ok: driver_override keeps the device unbound, cleared it binds again"
 	dump=$E2E_OUT/sysfs.txt
 	console | tr -d '\r' | grep -E '^SYS(STAT|LINE) ' | sysfs_assemble | sort >"$dump"
 	[ -s "$dump" ] || fail "the guest dumped no sysfs attributes"

@@ -124,7 +124,7 @@ extern "C" fn rhv_vmbus_dev_show(ctx: *const c_void, attr: c_uint, buf: *mut c_c
     let mut w = BufferWriter::new(page);
     match format_attribute(info, attr, &mut w) {
         Ok(()) => w.written().len() as isize,
-        Err(_) => EOVERFLOW.to_errno() as isize,
+        Err(e) => e.to_errno() as isize,
     }
 }
 

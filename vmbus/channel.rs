@@ -15,6 +15,7 @@
 //! host got wrong fails the channel: logged once (rate-limited), no further packets are read
 //! and sends fail with `EIO`.
 
+use crate::channel_stats::Counter;
 use crate::connection::{Connection, Expect};
 use crate::gpadl;
 use crate::platform::hooks::ratelimit;
@@ -177,6 +178,8 @@ fn simple_descriptor(
 mod gpa_direct;
 #[path = "channel_poll.rs"]
 mod poll;
+#[path = "channel_ring_debug.rs"]
+mod ring_debug;
 
 struct Receiver {
     ring: InRing,
@@ -229,6 +232,7 @@ pub struct Channel {
     #[pin]
     inbound: SpinLock<Receiver>,
     in_layout: RingLayout,
+    out_layout: RingLayout,
     handler: KBox<dyn PacketHandler>,
     failed: Atomic<bool>,
     closed: Atomic<bool>,
@@ -289,9 +293,20 @@ impl Channel {
     /// Writes a packet; returns whether the host must be signalled for it.
     fn write_unsignalled(&self, parts: &[&[u8]]) -> Result<bool> {
         self.usable()?;
-        let signal = match self.out.lock().write(&self.pages, parts) {
-            Ok(signal) => signal,
-            Err(RingFault::Full) => return Err(EAGAIN),
+        let stats = self.info.stats();
+        let mut out = self.out.lock();
+        let signal = match out.write(&self.pages, parts) {
+            Ok(signal) => {
+                stats.ring_not_full();
+                if signal {
+                    stats.count(Counter::IntrOutEmpty);
+                }
+                signal
+            }
+            Err(RingFault::Full) => {
+                stats.ring_full();
+                return Err(EAGAIN);
+            }
             Err(RingFault::Local(e)) => return Err(e),
             Err(fault) => {
                 self.fail("bad read index in the guest → host ring", fault);
@@ -304,6 +319,7 @@ impl Channel {
     /// Interrupts the host for this channel: after [`Channel::send_batched`] said it must be.
     #[inline(never)]
     pub fn signal(&self) {
+        self.info.stats().count(Counter::Events);
         let offer = self.info.offer();
         self.conn
             .signal_channel(offer.relid, offer.connection_id, offer.dedicated_interrupt);
@@ -411,6 +427,7 @@ impl Channel {
         self.handler.on_drained(self);
         match rx.ring.commit(&self.pages) {
             Ok(true) => {
+                self.info.stats().count(Counter::IntrInFull);
                 self.signal();
                 true
             }
@@ -544,6 +561,7 @@ pub(crate) fn open(
             out <- new_spinlock_irq!(OutRing::new(out_layout), "rhv_vmbus_out_ring"),
             inbound <- new_spinlock!(Receiver { ring: in_ring, buf }, "rhv_vmbus_in_ring"),
             in_layout,
+            out_layout,
             handler,
             failed: Atomic::new(false),
             closed: Atomic::new(false),

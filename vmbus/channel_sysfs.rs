@@ -6,8 +6,11 @@
 //! `rhv_vmbus_chan_*` functions here with the [`DeviceInfo`] each directory owns.
 
 use crate::bus::BusDevice;
+use crate::channel_stats::Counter;
 use crate::platform::{self, RhvChannelDir};
-use crate::sysfs::{BufferWriter, DeviceInfo};
+use crate::sysfs::{
+    ring_value, write_u32, BufferWriter, DeviceInfo, MonitorField, RingField, Sign,
+};
 use core::fmt::Write;
 use core::ptr::NonNull;
 use kernel::error::to_result;
@@ -15,47 +18,117 @@ use kernel::ffi::{c_char, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// The channel attributes, numbered as in the shim.
+/// The channel attributes, numbered as in the shim (the order of `vmbus_chan_attrs` in C).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ChannelAttribute {
+    OutMask,
+    InMask,
+    ReadAvail,
+    WriteAvail,
     Cpu,
-    SubchannelId,
+    Pending,
+    Latency,
+    Counter(Counter),
     MonitorId,
+    SubchannelId,
 }
 
 impl ChannelAttribute {
+    /// Every attribute, in the shim's numbering.
+    const ALL: [ChannelAttribute; 15] = [
+        Self::OutMask,
+        Self::InMask,
+        Self::ReadAvail,
+        Self::WriteAvail,
+        Self::Cpu,
+        Self::Pending,
+        Self::Latency,
+        Self::Counter(Counter::Interrupts),
+        Self::Counter(Counter::Events),
+        Self::Counter(Counter::IntrInFull),
+        Self::Counter(Counter::IntrOutEmpty),
+        Self::Counter(Counter::OutFullFirst),
+        Self::Counter(Counter::OutFullTotal),
+        Self::MonitorId,
+        Self::SubchannelId,
+    ];
+
     /// The attribute with the shim's number `n`.
     pub(crate) fn from_raw(n: u32) -> Option<Self> {
-        Some(match n {
-            0 => Self::Cpu,
-            1 => Self::SubchannelId,
-            2 => Self::MonitorId,
-            _ => return None,
-        })
+        Self::ALL.get(n as usize).copied()
     }
 }
 
-/// Formats channel attribute `attr` of `info`, newline included.
+/// Formats channel attribute `attr` of `info`, newline included; `EINVAL` for a ring value
+/// of a channel that is not open, as the C driver.
 pub(crate) fn format_channel_attribute(
     info: &DeviceInfo,
     attr: ChannelAttribute,
     out: &mut impl Write,
-) -> core::fmt::Result {
+) -> Result {
     let offer = info.offer();
+    let fmt = |r: core::fmt::Result| r.map_err(|_| EOVERFLOW);
+    // C's `%u` of the ring's control words.
+    let ring = |out: &mut _, outbound: bool, field| -> Result {
+        let (o, i) = info.ring_debug()?;
+        let r = if outbound { o } else { i };
+        fmt(write_u32(out, ring_value(&r, field), Sign::Unsigned))
+    };
     match attr {
-        ChannelAttribute::Cpu => writeln!(out, "{}", info.target_cpu()),
-        ChannelAttribute::SubchannelId => writeln!(out, "{}", offer.sub_channel_index),
-        ChannelAttribute::MonitorId => writeln!(out, "{}", offer.monitor_id_raw),
+        ChannelAttribute::OutMask => ring(out, true, RingField::InterruptMask),
+        ChannelAttribute::InMask => ring(out, false, RingField::InterruptMask),
+        ChannelAttribute::ReadAvail => ring(out, false, RingField::BytesToRead),
+        ChannelAttribute::WriteAvail => ring(out, true, RingField::BytesToWrite),
+        ChannelAttribute::Cpu => fmt(writeln!(out, "{}", info.target_cpu())),
+        // As C: the guest's monitor page (1) for the channel files.
+        ChannelAttribute::Pending => {
+            let v = info.monitor_value(1, MonitorField::Pending)?;
+            fmt(write_u32(out, v, Sign::Signed))
+        }
+        ChannelAttribute::Latency => {
+            let v = info.monitor_value(1, MonitorField::Latency)?;
+            fmt(write_u32(out, v, Sign::Signed))
+        }
+        ChannelAttribute::Counter(c) => fmt(writeln!(out, "{}", info.stats().get(c))),
+        ChannelAttribute::MonitorId => fmt(writeln!(out, "{}", offer.monitor_id_raw)),
+        ChannelAttribute::SubchannelId => fmt(writeln!(out, "{}", offer.sub_channel_index)),
     }
 }
 
-/// Parses what was written to `cpu`: a decimal CPU number, surrounding blanks allowed.
+/// Whether channel attribute `attr` exists for `info`: as C, `pending`, `latency` and
+/// `monitor_id` only for a channel the host offered with a monitor.
+pub(crate) fn channel_attribute_visible(info: &DeviceInfo, attr: ChannelAttribute) -> bool {
+    match attr {
+        ChannelAttribute::Pending | ChannelAttribute::Latency | ChannelAttribute::MonitorId => {
+            info.offer().monitor_id.is_some()
+        }
+        _ => true,
+    }
+}
+
+/// Whether `b` is a blank for the kernel's `isspace()` (its Latin-1 table counts 0xa0 too).
+fn c_isspace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0xa0)
+}
+
+/// Parses what was written to `cpu` exactly as the C driver's `sscanf(buf, "%u", ...)`:
+/// blanks, then at least one decimal digit; the digits are accumulated in 64 bits (wrapping)
+/// and stored into 32 (truncating); whatever follows the digits is ignored. `None` where
+/// `sscanf` converts nothing (the C driver's `EIO`).
 pub(crate) fn parse_cpu(bytes: &[u8]) -> Option<u32> {
-    let text = core::str::from_utf8(bytes).ok()?.trim();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+    let mut rest = bytes
+        .iter()
+        .copied()
+        .skip_while(|&b| c_isspace(b))
+        .peekable();
+    if !rest.peek()?.is_ascii_digit() {
         return None;
     }
-    text.parse().ok()
+    let mut value = 0u64;
+    for b in rest.take_while(u8::is_ascii_digit) {
+        value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+    }
+    Some(value as u32)
 }
 
 /// A channel's `channels/<relid>/` directory, removed when dropped.
@@ -127,8 +200,15 @@ extern "C" fn rhv_vmbus_chan_show(ctx: *const c_void, attr: c_uint, buf: *mut c_
     let mut w = BufferWriter::new(page);
     match format_channel_attribute(info, attr, &mut w) {
         Ok(()) => w.written().len() as isize,
-        Err(_) => EOVERFLOW.to_errno() as isize,
+        Err(e) => e.to_errno() as isize,
     }
+}
+
+#[no_mangle]
+extern "C" fn rhv_vmbus_chan_visible(ctx: *const c_void, attr: c_uint) -> bool {
+    // SAFETY: called while the directory's attributes are created, so its context lives.
+    let info = unsafe { info(ctx) };
+    ChannelAttribute::from_raw(attr).is_some_and(|a| channel_attribute_visible(info, a))
 }
 
 #[no_mangle]
@@ -138,8 +218,9 @@ extern "C" fn rhv_vmbus_chan_store(
     buf: *const c_char,
     count: usize,
 ) -> isize {
+    // As C: writing a file that has no store is EIO (root may open a 0444 file for writing).
     if ChannelAttribute::from_raw(attr) != Some(ChannelAttribute::Cpu) {
-        return EINVAL.to_errno() as isize;
+        return EIO.to_errno() as isize;
     }
     // SAFETY: sysfs calls `store` only while the directory exists, so its context lives.
     let info = unsafe { info(ctx) };
@@ -171,23 +252,116 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpu_numbers_parse_like_the_c_driver() {
+    fn cpu_numbers_parse_like_c_sscanf_percent_u() {
         assert_eq!(parse_cpu(b"1\n"), Some(1));
         assert_eq!(parse_cpu(b" 12 "), Some(12));
+        assert_eq!(parse_cpu(b"\t\x0b3"), Some(3));
+        // What follows the digits is ignored, as by sscanf.
+        assert_eq!(parse_cpu(b"1x"), Some(1));
+        assert_eq!(parse_cpu(b"007"), Some(7));
+        // Nothing converted: C's EIO.
         assert_eq!(parse_cpu(b""), None);
+        assert_eq!(parse_cpu(b"\n"), None);
         assert_eq!(parse_cpu(b"-1"), None);
-        assert_eq!(parse_cpu(b"1x"), None);
-        assert_eq!(parse_cpu(b"99999999999"), None);
+        assert_eq!(parse_cpu(b"+1"), None);
+        assert_eq!(parse_cpu(b"x1"), None);
         assert_eq!(parse_cpu(&[0xff, b'1']), None);
+        // Stored into 32 bits: truncated (then refused as no such CPU, or not).
+        assert_eq!(parse_cpu(b"4294967296"), Some(0));
+        assert_eq!(parse_cpu(b"99999999999"), Some(99_999_999_999u64 as u32));
+    }
+
+    fn offer(monitor: Option<u8>) -> DeviceInfo {
+        use crate::proto::offer::{parse_offer, KNOWN_CLASSES};
+        use crate::proto::vmbus::{MessageHeader, MessageType, OfferChannel};
+        use zerocopy::{FromZeros, IntoBytes};
+        let mut m = OfferChannel::new_zeroed();
+        m.header = MessageHeader::new(MessageType::OfferChannel);
+        m.offer.if_type = KNOWN_CLASSES[11];
+        m.child_relid = 14;
+        m.offer.sub_channel_index = 2;
+        if let Some(id) = monitor {
+            m.monitor_allocated = 1;
+            m.monitorid = id;
+        }
+        // PANIC: a well-formed offer built above; a test allocation does not fail.
+        DeviceInfo::new(parse_offer(m.as_bytes()).unwrap()).unwrap()
+    }
+
+    fn show(info: &DeviceInfo, attr: ChannelAttribute) -> Result<KVec<u8>> {
+        let mut page = [0u8; 64];
+        let mut w = BufferWriter::new(&mut page);
+        format_channel_attribute(info, attr, &mut w)?;
+        let mut v = KVec::new();
+        v.extend_from_slice(w.written(), GFP_KERNEL)?;
+        Ok(v)
+    }
+
+    #[test]
+    fn channel_files_as_c() -> Result {
+        let info = offer(Some(9));
+        assert_eq!(&show(&info, ChannelAttribute::SubchannelId)?[..], b"2\n");
+        assert_eq!(&show(&info, ChannelAttribute::MonitorId)?[..], b"9\n");
+        assert_eq!(&show(&info, ChannelAttribute::Cpu)?[..], b"0\n");
+        info.stats().count(Counter::Interrupts);
+        info.stats().count(Counter::Interrupts);
+        info.stats().ring_full();
+        let interrupts = ChannelAttribute::Counter(Counter::Interrupts);
+        assert_eq!(&show(&info, interrupts)?[..], b"2\n");
+        let first = ChannelAttribute::Counter(Counter::OutFullFirst);
+        assert_eq!(&show(&info, first)?[..], b"1\n");
+        // Not open: the ring files fail as C's do.
+        for a in [
+            ChannelAttribute::OutMask,
+            ChannelAttribute::InMask,
+            ChannelAttribute::ReadAvail,
+            ChannelAttribute::WriteAvail,
+        ] {
+            assert_eq!(show(&info, a).err(), Some(EINVAL));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn monitor_files_only_for_monitored_channels() {
+        for a in [
+            ChannelAttribute::Pending,
+            ChannelAttribute::Latency,
+            ChannelAttribute::MonitorId,
+        ] {
+            assert!(channel_attribute_visible(&offer(Some(0)), a));
+            assert!(!channel_attribute_visible(&offer(None), a));
+        }
+        for n in 0..15 {
+            let a = ChannelAttribute::from_raw(n).unwrap_or(ChannelAttribute::Cpu);
+            if !matches!(
+                a,
+                ChannelAttribute::Pending | ChannelAttribute::Latency | ChannelAttribute::MonitorId
+            ) {
+                assert!(channel_attribute_visible(&offer(None), a));
+            }
+        }
     }
 
     #[test]
     fn attribute_numbers_round_trip() {
-        assert_eq!(ChannelAttribute::from_raw(0), Some(ChannelAttribute::Cpu));
         assert_eq!(
-            ChannelAttribute::from_raw(2),
-            Some(ChannelAttribute::MonitorId)
+            ChannelAttribute::from_raw(0),
+            Some(ChannelAttribute::OutMask)
         );
-        assert_eq!(ChannelAttribute::from_raw(3), None);
+        assert_eq!(ChannelAttribute::from_raw(4), Some(ChannelAttribute::Cpu));
+        assert_eq!(
+            ChannelAttribute::from_raw(7),
+            Some(ChannelAttribute::Counter(Counter::Interrupts))
+        );
+        assert_eq!(
+            ChannelAttribute::from_raw(12),
+            Some(ChannelAttribute::Counter(Counter::OutFullTotal))
+        );
+        assert_eq!(
+            ChannelAttribute::from_raw(14),
+            Some(ChannelAttribute::SubchannelId)
+        );
+        assert_eq!(ChannelAttribute::from_raw(15), None);
     }
 }

@@ -23,6 +23,7 @@
 
 use crate::bus::{BusDevice, DeviceInfo};
 use crate::channel::Channel;
+use crate::channel_stats::Counter;
 use crate::channels::{ChannelTable, Conflict, OfferedChannel};
 use crate::inbox::Inbox;
 use crate::message_queue::MessageQueue;
@@ -293,6 +294,19 @@ impl Connection {
         Ok(())
     }
 
+    /// The 32-bit word at `offset` of monitor page `which` (0: written by the host, 1: by
+    /// the guest), for the sysfs files of monitored channels.
+    pub(crate) fn monitor_word(&self, which: usize, offset: usize) -> u32 {
+        self.monitor_pages[which & 1]
+            .atomic_u32(offset & !3)
+            .load(ordering::Relaxed)
+    }
+
+    /// The open channel `relid`, if it is open.
+    pub(crate) fn open_channel(&self, relid: u32) -> Option<Arc<Channel>> {
+        self.open.lock().get(relid as usize)?.clone()
+    }
+
     /// Stops dispatching relid `relid`'s interrupts; returns the channel that got them.
     pub(crate) fn detach_channel(&self, relid: u32) -> Option<Arc<Channel>> {
         self.open.lock().get_mut(relid as usize)?.take()
@@ -366,6 +380,7 @@ impl Connection {
                 .get(relid as usize)
                 .and_then(|c| c.as_ref().cloned());
             if let Some(channel) = channel {
+                channel.info().stats().count(Counter::Interrupts);
                 Channel::schedule(channel);
             }
         });

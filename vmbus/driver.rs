@@ -300,6 +300,9 @@ impl<T: Driver> Adapter<T> {
         from_result(|| {
             // SAFETY: the bus calls probe with a registered device and its context.
             let dev = unsafe { device(raw, ctx) }.ok_or(EINVAL)?;
+            if id.is_null() {
+                return Err(ENODEV);
+            }
             // SAFETY: `id` is the matching entry of `T::ID_TABLE`, an `IdArray` of
             // `DeviceId` with `T::IdInfo`.
             let info = unsafe { (*id.cast::<DeviceId>()).info_unchecked::<T::IdInfo>() };

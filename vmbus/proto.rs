@@ -8,6 +8,8 @@ pub mod drain;
 pub mod gpadl;
 #[path = "../drivers/proto/src/guid.rs"]
 pub mod guid;
+#[path = "../drivers/proto/src/monitor.rs"]
+pub mod monitor;
 #[path = "../drivers/proto/src/negotiate.rs"]
 pub mod negotiate;
 #[path = "../drivers/proto/src/offer.rs"]

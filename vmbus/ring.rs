@@ -57,6 +57,10 @@ impl RingLayout {
     }
 }
 
+#[path = "ring_debug.rs"]
+mod debug;
+pub(crate) use debug::RingDebug;
+
 /// Streams bytes into a ring in 8-byte words, wrapping at the end of the data area.
 struct WordWriter<'a> {
     pages: &'a SharedPages,

@@ -238,92 +238,12 @@ void rhv_bh_enable(void)
 static_assert(sizeof(struct hv_vmbus_device_id) == 24);
 static_assert(offsetof(struct hv_vmbus_device_id, driver_data) == 16);
 
-struct rhv_vmbus_device {
-	struct device dev;
-	void *ctx;
-	/* The device class, for matching. */
-	guid_t class;
-	/* What the bound driver's probe returned; handed back to its remove. */
-	void *drvdata;
-	/* The "channels" directory, parent of one directory per channel of the device. */
-	struct kobject *channels;
-};
-
 /* Rust turns a struct rhv_vmbus_device pointer into its struct device by a cast. */
 static_assert(offsetof(struct rhv_vmbus_device, dev) == 0);
 
-static const void *rhv_dev_ctx(const struct device *dev)
-{
-	return container_of(dev, struct rhv_vmbus_device, dev)->ctx;
-}
-
-/* Attribute numbers shared with vmbus/bus.rs (enum Attribute). */
-enum {
-	RHV_ATTR_ID,
-	RHV_ATTR_STATE,
-	RHV_ATTR_MONITOR_ID,
-	RHV_ATTR_CLASS_ID,
-	RHV_ATTR_DEVICE_ID,
-	RHV_ATTR_MODALIAS,
-	RHV_ATTR_NUMA_NODE,
-	RHV_ATTR_VENDOR,
-	RHV_ATTR_DEVICE,
-};
-
-#define RHV_DEVICE_ATTR(_name, _nr)                                                        \
-	static ssize_t _name##_show(struct device *dev, struct device_attribute *attr,      \
-				    char *buf)                                             \
-	{                                                                                  \
-		return rhv_vmbus_dev_show(rhv_dev_ctx(dev), _nr, buf);                     \
-	}                                                                                  \
-	static DEVICE_ATTR_RO(_name)
-
-RHV_DEVICE_ATTR(id, RHV_ATTR_ID);
-RHV_DEVICE_ATTR(state, RHV_ATTR_STATE);
-RHV_DEVICE_ATTR(monitor_id, RHV_ATTR_MONITOR_ID);
-RHV_DEVICE_ATTR(class_id, RHV_ATTR_CLASS_ID);
-RHV_DEVICE_ATTR(device_id, RHV_ATTR_DEVICE_ID);
-RHV_DEVICE_ATTR(modalias, RHV_ATTR_MODALIAS);
-#ifdef CONFIG_NUMA
-RHV_DEVICE_ATTR(numa_node, RHV_ATTR_NUMA_NODE);
-#endif
-RHV_DEVICE_ATTR(vendor, RHV_ATTR_VENDOR);
-RHV_DEVICE_ATTR(device, RHV_ATTR_DEVICE);
-
-static struct attribute *rhv_dev_attrs[] = {
-	&dev_attr_id.attr,
-	&dev_attr_state.attr,
-	&dev_attr_monitor_id.attr,
-	&dev_attr_class_id.attr,
-	&dev_attr_device_id.attr,
-	&dev_attr_modalias.attr,
-#ifdef CONFIG_NUMA
-	&dev_attr_numa_node.attr,
-#endif
-	&dev_attr_vendor.attr,
-	&dev_attr_device.attr,
-	NULL,
-};
-
-static umode_t rhv_dev_attr_is_visible(struct kobject *kobj, struct attribute *attr, int idx)
-{
-	const void *ctx = rhv_dev_ctx(kobj_to_dev(kobj));
-
-	if (attr == &dev_attr_monitor_id.attr &&
-	    !rhv_vmbus_dev_visible(ctx, RHV_ATTR_MONITOR_ID))
-		return 0;
-	return attr->mode;
-}
-
-static const struct attribute_group rhv_dev_group = {
-	.attrs = rhv_dev_attrs,
-	.is_visible = rhv_dev_attr_is_visible,
-};
-__ATTRIBUTE_GROUPS(rhv_dev);
-
 static int rhv_bus_uevent(const struct device *dev, struct kobj_uevent_env *env)
 {
-	return rhv_vmbus_dev_uevent(rhv_dev_ctx(dev), env);
+	return rhv_vmbus_dev_uevent(container_of(dev, struct rhv_vmbus_device, dev)->ctx, env);
 }
 
 static const struct hv_vmbus_device_id *rhv_match_id(const struct rhv_vmbus_driver *drv,
@@ -339,11 +259,20 @@ static const struct hv_vmbus_device_id *rhv_match_id(const struct rhv_vmbus_driv
 	return NULL;
 }
 
+/*
+ * As the C bus: a device whose driver_override is set binds only to the driver of that name,
+ * and then also when the driver's id table does not list the device's class.
+ */
 static int rhv_bus_match(struct device *dev, const struct device_driver *drv)
 {
 	const struct rhv_vmbus_driver *d = container_of(drv, struct rhv_vmbus_driver, driver);
+	int override = device_match_driver_override(dev, drv);
 
-	return rhv_match_id(d, &container_of(dev, struct rhv_vmbus_device, dev)->class) != NULL;
+	if (override == 0)
+		return 0;
+	if (rhv_match_id(d, &container_of(dev, struct rhv_vmbus_device, dev)->class))
+		return 1;
+	return override > 0;
 }
 
 static int rhv_bus_probe(struct device *dev)
@@ -354,8 +283,12 @@ static int rhv_bus_probe(struct device *dev)
 	void *drvdata = NULL;
 	int ret;
 
-	if (!id)
+	if (!id) {
+		/* Bound by driver_override alone: our drivers need their id table's entry. */
+		dev_warn(dev, "%s has no id for this device class; driver_override cannot bind it\n",
+			 drv->driver.name);
 		return -ENODEV;
+	}
 	ret = drv->probe(d, d->ctx, id, &drvdata);
 	if (!ret)
 		d->drvdata = drvdata;
@@ -371,27 +304,10 @@ static void rhv_bus_remove(struct device *dev)
 	d->drvdata = NULL;
 }
 
-#define RHV_BUS_COUNTER(_name, _nr)                                                        \
-	static ssize_t _name##_show(const struct bus_type *bus, char *buf)                  \
-	{                                                                                   \
-		return sysfs_emit(buf, "%llu\n", rhv_vmbus_counter(_nr));                    \
-	}                                                                                   \
-	static BUS_ATTR_RO(_name)
-
-RHV_BUS_COUNTER(leaked_gpadl_pages, RHV_COUNTER_LEAKED_GPADL_PAGES);
-RHV_BUS_COUNTER(bad_channel_messages, RHV_COUNTER_BAD_CHANNEL_MESSAGES);
-RHV_BUS_COUNTER(dropped_channel_messages, RHV_COUNTER_DROPPED_CHANNEL_MESSAGES);
-
-static struct attribute *rhv_bus_attrs[] = {
-	&bus_attr_leaked_gpadl_pages.attr,
-	&bus_attr_bad_channel_messages.attr,
-	&bus_attr_dropped_channel_messages.attr,
-	NULL,
-};
-ATTRIBUTE_GROUPS(rhv_bus);
-
 static const struct bus_type rhv_vmbus_bus = {
 	.name = "vmbus",
+	/* The driver core adds driver_override (0644) and keeps it; match honours it. */
+	.driver_override = true,
 	.match = rhv_bus_match,
 	.probe = rhv_bus_probe,
 	.remove = rhv_bus_remove,
@@ -477,119 +393,6 @@ void rhv_device_unregister(struct rhv_vmbus_device *d)
 	kobject_put(d->channels);
 	d->channels = NULL;
 	device_unregister(&d->dev);
-}
-
-/* ---- channels/<relid>/ of a device, as the C driver has them ---- */
-
-struct rhv_channel_dir {
-	struct kobject kobj;
-	void *ctx;
-};
-
-/* Channel attribute numbers shared with vmbus/channel_sysfs.rs (enum ChannelAttribute). */
-enum {
-	RHV_CHAN_ATTR_CPU,
-	RHV_CHAN_ATTR_SUBCHANNEL_ID,
-	RHV_CHAN_ATTR_MONITOR_ID,
-};
-
-struct rhv_chan_attribute {
-	struct attribute attr;
-	unsigned int nr;
-};
-
-#define RHV_CHAN_ATTR(_name, _mode, _nr)                                                   \
-	static struct rhv_chan_attribute rhv_chan_attr_##_name = {                         \
-		.attr = { .name = __stringify(_name), .mode = _mode },                     \
-		.nr = _nr,                                                                 \
-	}
-
-RHV_CHAN_ATTR(cpu, 0644, RHV_CHAN_ATTR_CPU);
-RHV_CHAN_ATTR(subchannel_id, 0444, RHV_CHAN_ATTR_SUBCHANNEL_ID);
-RHV_CHAN_ATTR(monitor_id, 0444, RHV_CHAN_ATTR_MONITOR_ID);
-
-static struct attribute *rhv_chan_attrs[] = {
-	&rhv_chan_attr_cpu.attr,
-	&rhv_chan_attr_subchannel_id.attr,
-	&rhv_chan_attr_monitor_id.attr,
-	NULL,
-};
-ATTRIBUTE_GROUPS(rhv_chan);
-
-static ssize_t rhv_chan_attr_show(struct kobject *kobj, struct attribute *attr, char *buf)
-{
-	struct rhv_channel_dir *c = container_of(kobj, struct rhv_channel_dir, kobj);
-	struct rhv_chan_attribute *a = container_of(attr, struct rhv_chan_attribute, attr);
-
-	return rhv_vmbus_chan_show(c->ctx, a->nr, buf);
-}
-
-static ssize_t rhv_chan_attr_store(struct kobject *kobj, struct attribute *attr,
-				   const char *buf, size_t count)
-{
-	struct rhv_channel_dir *c = container_of(kobj, struct rhv_channel_dir, kobj);
-	struct rhv_chan_attribute *a = container_of(attr, struct rhv_chan_attribute, attr);
-	ssize_t ret;
-
-	/* Moving a channel must not race with a CPU going offline (as the C driver). */
-	cpus_read_lock();
-	ret = rhv_vmbus_chan_store(c->ctx, a->nr, buf, count);
-	cpus_read_unlock();
-	return ret;
-}
-
-static const struct sysfs_ops rhv_chan_sysfs_ops = {
-	.show = rhv_chan_attr_show,
-	.store = rhv_chan_attr_store,
-};
-
-static void rhv_chan_release(struct kobject *kobj)
-{
-	struct rhv_channel_dir *c = container_of(kobj, struct rhv_channel_dir, kobj);
-
-	rhv_vmbus_chan_release(c->ctx);
-	kfree(c);
-}
-
-static const struct kobj_type rhv_chan_ktype = {
-	.sysfs_ops = &rhv_chan_sysfs_ops,
-	.release = rhv_chan_release,
-	.default_groups = rhv_chan_groups,
-};
-
-/*
- * Adds channels/<@relid>/ under device @d and stores it in *@out. As for
- * rhv_device_register(), once *@ctx_taken is true the directory owns @ctx and hands it to
- * rhv_vmbus_chan_release() when it goes, also when adding fails.
- */
-int rhv_channel_dir_add(struct rhv_vmbus_device *d, void *ctx, u32 relid,
-			struct rhv_channel_dir **out, bool *ctx_taken)
-{
-	struct rhv_channel_dir *c;
-	int ret;
-
-	*ctx_taken = false;
-	if (!d->channels)
-		return -ENODEV;
-	c = kzalloc(sizeof(*c), GFP_KERNEL);
-	if (!c)
-		return -ENOMEM;
-	c->ctx = ctx;
-	*ctx_taken = true;
-	ret = kobject_init_and_add(&c->kobj, &rhv_chan_ktype, d->channels, "%u", relid);
-	if (ret) {
-		kobject_put(&c->kobj);
-		return ret;
-	}
-	kobject_uevent(&c->kobj, KOBJ_ADD);
-	*out = c;
-	return 0;
-}
-
-void rhv_channel_dir_remove(struct rhv_channel_dir *c)
-{
-	kobject_del(&c->kobj);
-	kobject_put(&c->kobj);
 }
 
 unsigned int rhv_nr_cpu_ids(void)

@@ -9,8 +9,9 @@
 #include <linux/device.h>
 #include <linux/spinlock_types.h>
 #include <linux/types.h>
+#include <linux/uuid.h>
 
-/* Provided by shim.c. */
+/* Provided by shim.c (and, where marked, shim_sysfs.c). */
 u16 rhv_hv_post_message(u32 connection_id, u32 message_type, const void *payload, u32 size);
 u16 rhv_hv_signal_event(u32 connection_id);
 bool rhv_hv_input_pages_ready(void);
@@ -34,8 +35,24 @@ bool rhv_bh_usable(void);
 void rhv_bh_disable(void);
 void rhv_bh_enable(void);
 
-struct rhv_vmbus_device;
 struct hv_vmbus_device_id;
+
+/* A device on the vmbus bus (opaque to Rust, which only passes pointers to it). */
+struct rhv_vmbus_device {
+	struct device dev;
+	void *ctx;
+	/* The device class, for matching. */
+	guid_t class;
+	/* What the bound driver's probe returned; handed back to its remove. */
+	void *drvdata;
+	/* The "channels" directory, parent of one directory per channel of the device. */
+	struct kobject *channels;
+};
+
+
+/* The attribute groups of shim_sysfs.c, used by the bus of shim.c. */
+extern const struct attribute_group *rhv_dev_groups[];
+extern const struct attribute_group *rhv_bus_groups[];
 
 /*
  * A driver on the vmbus bus; laid out identically in Rust (vmbus/driver.rs, RawDriver).
@@ -57,6 +74,7 @@ void rhv_driver_unregister(struct rhv_vmbus_driver *drv);
 int rhv_device_register(void *ctx, const char *name, const u8 *class,
 			struct rhv_vmbus_device **out, bool *ctx_taken);
 void rhv_device_unregister(struct rhv_vmbus_device *d);
+/* shim_sysfs.c */
 struct rhv_channel_dir;
 int rhv_channel_dir_add(struct rhv_vmbus_device *d, void *ctx, u32 relid,
 			struct rhv_channel_dir **out, bool *ctx_taken);
@@ -80,6 +98,7 @@ bool rhv_vmbus_dev_visible(const void *ctx, unsigned int attr);
 int rhv_vmbus_dev_uevent(const void *ctx, struct kobj_uevent_env *env);
 void rhv_vmbus_dev_release(void *ctx);
 ssize_t rhv_vmbus_chan_show(const void *ctx, unsigned int attr, char *buf);
+bool rhv_vmbus_chan_visible(const void *ctx, unsigned int attr);
 ssize_t rhv_vmbus_chan_store(const void *ctx, unsigned int attr, const char *buf, size_t count);
 void rhv_vmbus_chan_release(void *ctx);
 

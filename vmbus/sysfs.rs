@@ -4,6 +4,7 @@
 //! `vendor`, `device`, `numa_node`) formatted the same way, from a [`DeviceInfo`] that each
 //! device owns. Pure formatting; `bus.rs` connects it to the driver core.
 
+use crate::channel_stats::ChannelStats;
 use crate::connection::Connection;
 use crate::modalias::ModAlias;
 use crate::platform;
@@ -13,6 +14,10 @@ use core::fmt::Write;
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
 use kernel::sync::Arc;
+
+#[path = "sysfs_state.rs"]
+mod state;
+pub(crate) use state::{ring_value, write_u32, MonitorField, RingField, Sign};
 
 /// Channel states as sysfs `state` shows them (the numbers of `enum vmbus_channel_state`).
 #[repr(i32)]
@@ -37,6 +42,8 @@ pub(crate) struct DeviceInfo {
     binding: BindingSlot,
     /// The CPU whose vCPU the host interrupts for the channel (sysfs `channels/<relid>/cpu`).
     target_cpu: Atomic<u32>,
+    /// The channel's event counters.
+    stats: ChannelStats,
 }
 
 impl DeviceInfo {
@@ -60,6 +67,7 @@ impl DeviceInfo {
             conn,
             binding: BindingSlot::new()?,
             target_cpu: Atomic::new(0),
+            stats: ChannelStats::new(),
         })
     }
 
@@ -71,6 +79,11 @@ impl DeviceInfo {
     /// Records the CPU the host was told to interrupt for the channel.
     pub(crate) fn set_target_cpu(&self, cpu: u32) {
         self.target_cpu.store(cpu, ordering::Relaxed);
+    }
+
+    /// The channel's event counters.
+    pub(crate) fn stats(&self) -> &ChannelStats {
+        &self.stats
     }
 
     /// Whether the channel is open.
@@ -110,7 +123,7 @@ impl DeviceInfo {
     }
 }
 
-/// The device attributes, numbered as in the shim.
+/// The device attributes, numbered as in the shim (the order of `vmbus_dev_attrs` in C).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Attribute {
     Id,
@@ -120,26 +133,56 @@ pub(crate) enum Attribute {
     DeviceId,
     Modalias,
     NumaNode,
+    /// A word of the channel's entry in monitor page 0 (`server_*`) or 1 (`client_*`).
+    Monitor(usize, MonitorField),
+    /// A value of the guest → host (`out_*`) ring.
+    Out(RingField),
+    /// A value of the host → guest (`in_*`) ring.
+    In(RingField),
+    ChannelVpMapping,
     Vendor,
     Device,
 }
 
 impl Attribute {
+    /// Every attribute, in the shim's numbering.
+    const ALL: [Attribute; 26] = {
+        use Attribute::*;
+        use MonitorField::*;
+        use RingField::*;
+        [
+            Id,
+            State,
+            MonitorId,
+            ClassId,
+            DeviceId,
+            Modalias,
+            NumaNode,
+            Monitor(0, Pending),
+            Monitor(1, Pending),
+            Monitor(0, Latency),
+            Monitor(1, Latency),
+            Monitor(0, ConnectionId),
+            Monitor(1, ConnectionId),
+            Out(InterruptMask),
+            Out(ReadIndex),
+            Out(WriteIndex),
+            Out(BytesToRead),
+            Out(BytesToWrite),
+            In(InterruptMask),
+            In(ReadIndex),
+            In(WriteIndex),
+            In(BytesToRead),
+            In(BytesToWrite),
+            ChannelVpMapping,
+            Vendor,
+            Device,
+        ]
+    };
+
     /// The attribute with the shim's number `n`.
     pub(crate) fn from_raw(n: u32) -> Option<Self> {
-        use Attribute::*;
-        Some(match n {
-            0 => Id,
-            1 => State,
-            2 => MonitorId,
-            3 => ClassId,
-            4 => DeviceId,
-            5 => Modalias,
-            6 => NumaNode,
-            7 => Vendor,
-            8 => Device,
-            _ => return None,
-        })
+        Self::ALL.get(n as usize).copied()
     }
 }
 
@@ -154,41 +197,71 @@ fn write_braced_guid(out: &mut impl Write, guid: &crate::Guid) -> core::fmt::Res
     out.write_char('}')
 }
 
-/// Formats attribute `attr` of `info`, newline included, as sysfs shows it.
-pub(crate) fn format_attribute(
-    info: &DeviceInfo,
-    attr: Attribute,
-    out: &mut impl Write,
-) -> core::fmt::Result {
-    let offer = &info.offer;
-    match attr {
-        Attribute::Id => writeln!(out, "{}", offer.relid),
-        Attribute::State => writeln!(out, "{}", info.state.load(ordering::Relaxed)),
-        Attribute::MonitorId => writeln!(out, "{}", offer.monitor_id_raw),
-        Attribute::ClassId => {
-            write_braced_guid(out, &offer.class)?;
-            out.write_char('\n')
-        }
-        Attribute::DeviceId => {
-            write_braced_guid(out, &offer.instance)?;
-            out.write_char('\n')
-        }
-        Attribute::Modalias => {
-            for &b in ModAlias::of(&offer.class).as_bytes() {
-                out.write_char(char::from(b))?;
-            }
-            out.write_char('\n')
-        }
-        // Channels are served by the connect CPU for now, CPU 0 as in the C driver.
-        Attribute::NumaNode => writeln!(out, "{}", platform::cpu_node(0)),
-        Attribute::Vendor => writeln!(out, "{:#x}", VENDOR_MICROSOFT),
-        Attribute::Device => writeln!(out, "{:#x}", info.device_type),
+/// How C prints ring value `field` of the guest → host ring (`out`) or the other: `%d`
+/// everywhere but for `out_read_index` and `out_write_index`.
+fn ring_sign(out: bool, field: RingField) -> Sign {
+    match (out, field) {
+        (true, RingField::ReadIndex | RingField::WriteIndex) => Sign::Unsigned,
+        _ => Sign::Signed,
     }
 }
 
-/// Whether attribute `attr` exists for `info`: the monitor id only with a monitor.
+/// Formats attribute `attr` of `info`, newline included, as sysfs shows it; `EINVAL` for a
+/// ring value of a channel that is not open, as the C driver.
+pub(crate) fn format_attribute(info: &DeviceInfo, attr: Attribute, out: &mut impl Write) -> Result {
+    let offer = &info.offer;
+    let fmt = |r: core::fmt::Result| r.map_err(|_| EOVERFLOW);
+    match attr {
+        Attribute::Id => fmt(writeln!(out, "{}", offer.relid)),
+        Attribute::State => fmt(writeln!(out, "{}", info.state.load(ordering::Relaxed))),
+        Attribute::MonitorId => fmt(writeln!(out, "{}", offer.monitor_id_raw)),
+        Attribute::ClassId => {
+            fmt(write_braced_guid(out, &offer.class).and_then(|()| out.write_char('\n')))
+        }
+        Attribute::DeviceId => {
+            fmt(write_braced_guid(out, &offer.instance).and_then(|()| out.write_char('\n')))
+        }
+        Attribute::Modalias => {
+            for &b in ModAlias::of(&offer.class).as_bytes() {
+                fmt(out.write_char(char::from(b)))?;
+            }
+            fmt(out.write_char('\n'))
+        }
+        // As C: the node of the CPU the host interrupts for the primary channel.
+        Attribute::NumaNode => fmt(writeln!(out, "{}", platform::cpu_node(info.target_cpu()))),
+        Attribute::Monitor(page, field) => {
+            let v = info.monitor_value(page, field)?;
+            fmt(write_u32(out, v, Sign::Signed))
+        }
+        Attribute::Out(field) => {
+            let (ring, _) = info.ring_debug()?;
+            fmt(write_u32(
+                out,
+                ring_value(&ring, field),
+                ring_sign(true, field),
+            ))
+        }
+        Attribute::In(field) => {
+            let (_, ring) = info.ring_debug()?;
+            fmt(write_u32(
+                out,
+                ring_value(&ring, field),
+                ring_sign(false, field),
+            ))
+        }
+        Attribute::ChannelVpMapping => info.write_vp_mapping(out),
+        Attribute::Vendor => fmt(writeln!(out, "{:#x}", VENDOR_MICROSOFT)),
+        Attribute::Device => fmt(writeln!(out, "{:#x}", info.device_type)),
+    }
+}
+
+/// Whether attribute `attr` exists for `info`: as C, the monitor id and the six monitor page
+/// files only for a channel the host offered with a monitor.
 pub(crate) fn attribute_visible(info: &DeviceInfo, attr: Attribute) -> bool {
-    attr != Attribute::MonitorId || info.offer.monitor_id.is_some()
+    match attr {
+        Attribute::MonitorId | Attribute::Monitor(..) => info.offer.monitor_id.is_some(),
+        _ => true,
+    }
 }
 
 /// A `fmt::Write` into a fixed buffer that fails instead of overflowing.
@@ -276,6 +349,7 @@ mod tests {
         assert_eq!(&show(&info, Attribute::MonitorId)[..], b"3\n");
         assert_eq!(&show(&info, Attribute::Vendor)[..], b"0x1414\n");
         assert_eq!(&show(&info, Attribute::Device)[..], b"0xb\n");
+        assert_eq!(&show(&info, Attribute::ChannelVpMapping)[..], b"14:0\n");
     }
 
     #[test]
@@ -283,6 +357,25 @@ mod tests {
         assert!(attribute_visible(&heartbeat(Some(0)), Attribute::MonitorId));
         assert!(!attribute_visible(&heartbeat(None), Attribute::MonitorId));
         assert!(attribute_visible(&heartbeat(None), Attribute::ClassId));
+        for page in 0..2 {
+            for field in [
+                MonitorField::Pending,
+                MonitorField::Latency,
+                MonitorField::ConnectionId,
+            ] {
+                let attr = Attribute::Monitor(page, field);
+                assert!(attribute_visible(&heartbeat(Some(5)), attr));
+                assert!(!attribute_visible(&heartbeat(None), attr));
+            }
+        }
+        assert!(attribute_visible(
+            &heartbeat(None),
+            Attribute::Out(RingField::ReadIndex)
+        ));
+        assert!(attribute_visible(
+            &heartbeat(None),
+            Attribute::ChannelVpMapping
+        ));
     }
 
     #[test]
@@ -297,7 +390,44 @@ mod tests {
     #[test]
     fn attribute_numbers_round_trip() {
         assert_eq!(Attribute::from_raw(0), Some(Attribute::Id));
-        assert_eq!(Attribute::from_raw(8), Some(Attribute::Device));
-        assert_eq!(Attribute::from_raw(9), None);
+        assert_eq!(
+            Attribute::from_raw(7),
+            Some(Attribute::Monitor(0, MonitorField::Pending))
+        );
+        assert_eq!(
+            Attribute::from_raw(14),
+            Some(Attribute::Out(RingField::ReadIndex))
+        );
+        assert_eq!(
+            Attribute::from_raw(22),
+            Some(Attribute::In(RingField::BytesToWrite))
+        );
+        assert_eq!(Attribute::from_raw(23), Some(Attribute::ChannelVpMapping));
+        assert_eq!(Attribute::from_raw(25), Some(Attribute::Device));
+        assert_eq!(Attribute::from_raw(26), None);
+    }
+
+    #[test]
+    fn ring_files_fail_like_c_when_the_channel_is_closed() {
+        let info = heartbeat(None);
+        let mut page = [0u8; 64];
+        let mut w = BufferWriter::new(&mut page);
+        assert_eq!(
+            format_attribute(&info, Attribute::Out(RingField::ReadIndex), &mut w),
+            Err(EINVAL)
+        );
+        assert_eq!(
+            format_attribute(&info, Attribute::In(RingField::InterruptMask), &mut w),
+            Err(EINVAL)
+        );
+    }
+
+    #[test]
+    fn ring_signs_follow_c() {
+        assert_eq!(ring_sign(true, RingField::ReadIndex), Sign::Unsigned);
+        assert_eq!(ring_sign(true, RingField::WriteIndex), Sign::Unsigned);
+        assert_eq!(ring_sign(true, RingField::InterruptMask), Sign::Signed);
+        assert_eq!(ring_sign(false, RingField::ReadIndex), Sign::Signed);
+        assert_eq!(ring_sign(false, RingField::BytesToWrite), Sign::Signed);
     }
 }

@@ -29,6 +29,7 @@ use kernel::sync::Arc;
 
 mod bus;
 mod channel;
+mod channel_stats;
 mod channel_sysfs;
 mod channels;
 mod connection;

@@ -14,6 +14,7 @@ pub mod guid;
 pub mod ic;
 pub mod ic_msg;
 pub mod kvp;
+pub mod monitor;
 pub mod ndis;
 pub mod negotiate;
 pub mod nvsp;

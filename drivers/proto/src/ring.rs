@@ -254,6 +254,19 @@ pub fn bytes_to_write(read: u32, write: u32, size: u32) -> u32 {
     size - bytes_to_read(read, write, size)
 }
 
+/// What the C driver's ring debugging files show as bytes to read and bytes to write for the
+/// raw indices `read` and `write` of a ring of `size` bytes: the arithmetic of
+/// [`bytes_to_read`], but in wrapping 32-bit arithmetic, so that indices a host corrupted give
+/// the same numbers as C shows rather than a panic.
+pub fn debug_avail(read: u32, write: u32, size: u32) -> (u32, u32) {
+    let to_read = if write >= read {
+        write - read
+    } else {
+        size.wrapping_sub(read).wrapping_add(write)
+    };
+    (to_read, size.wrapping_sub(to_read))
+}
+
 /// Moves `index` forward by `len` bytes, wrapping at the end of the data area.
 pub fn advance(index: u32, len: u32, size: u32) -> u32 {
     let len = len % size;
@@ -343,6 +356,18 @@ pub fn signal_after_read(pending_send_sz: u32, free_now: u32, bytes_read: u32) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_avail_matches_the_checked_arithmetic_and_never_panics() {
+        assert_eq!(debug_avail(0, 0, 4096), (0, 4096));
+        assert_eq!(debug_avail(8, 64, 4096), (56, 4040));
+        assert_eq!(debug_avail(4000, 8, 4096), (104, 3992));
+        // A host's garbage: wrapping numbers, as C's u32 arithmetic gives.
+        assert_eq!(
+            debug_avail(9000, 8, 4096),
+            (4096u32.wrapping_sub(9000).wrapping_add(8), 9000 - 8)
+        );
+    }
 
     fn desc(len8: u16, offset8: u16) -> PacketDescriptor {
         PacketDescriptor {

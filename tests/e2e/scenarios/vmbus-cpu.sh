@@ -34,8 +34,11 @@ guest() {
 			exit 1
 		fi
 	done
-	echo 1 >"$cpu" || { echo "guest: moving the channel to CPU 1 failed"; exit 1; }
+	# As C's sscanf("%u"): what follows the number is ignored.
+	echo 1x >"$cpu" || { echo "guest: moving the channel to CPU 1 ('1x') failed"; exit 1; }
 	[ "$(cat "$cpu")" = 1 ] || { echo "guest: cpu reads $(cat "$cpu") after the move"; exit 1; }
+	[ "$(cat "$hb/channel_vp_mapping")" = "$relid:1" ] ||
+		{ echo "guest: channel_vp_mapping reads '$(cat "$hb/channel_vp_mapping")' after the move"; exit 1; }
 	echo "RHV-STEP: moved"
 	sleep 10
 	echo 0 >/sys/devices/system/cpu/cpu1/online || { echo "guest: CPU 1 did not go offline"; exit 1; }

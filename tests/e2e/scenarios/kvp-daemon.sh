@@ -33,10 +33,22 @@ guest() {
 	echo "RHV-STEP: daemon-started"
 	await_key rhv-step-1
 	kill -STOP $daemon
+	kvp_dev=/sys/bus/vmbus/devices/242ff919-07db-4180-9c2e-b86cb68c8c55
+	written=$(cat $kvp_dev/in_write_index) || exit 1
 	echo "RHV-STEP: daemon-stopped"
 	# The host's first request times out in the driver (30 s); its second is still pending
-	# when the daemon dies.
-	sleep 50
+	# when the daemon dies. The host sends the second once the first has failed, so the guest
+	# kills the daemon once the host has written twice into the channel's ring (sysfs
+	# in_write_index, which both driver sets have), however slow the machine is.
+	arrived=0 left=600
+	while [ $arrived -lt 2 ]; do
+		w=$(cat $kvp_dev/in_write_index) || exit 1
+		[ "$w" != "$written" ] && { arrived=$((arrived + 1)); written=$w; }
+		[ $left -le 0 ] && { echo "guest: $arrived of the host's 2 requests arrived"; exit 1; }
+		left=$((left - 1))
+		sleep 0.2
+	done
+	sleep 1
 	kill -KILL $daemon
 	wait $daemon 2>/dev/null
 	echo "RHV-STEP: daemon-killed"

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-description="a hostile host (malformed offers, out-of-range ring indices, a flood of timesync SYNCs) does not bring the guest down; the guest logs the bad fields, rate-limited"
+description="a hostile host (malformed offers, out-of-range ring indices, malformed or misaddressed answers, a rescind instead of a GPADL teardown answer, a flood of timesync SYNCs) does not bring the guest down; the guest logs the bad fields, rate-limited"
 . "$RHV_TOP/tests/e2e/ic-lib.sh"
 
 # hvsim sends three malformed offers before the real ones (relid 0, relid 2053, a truncated
@@ -23,10 +23,17 @@ description="a hostile host (malformed offers, out-of-range ring indices, a floo
 # default limit; one more window for where the flood starts). The C driver logs nothing per
 # SYNC; its count is reported, not checked. (The shutdown IC, whose requests are logged too,
 # is the channel `ring-index` breaks for ours.)
+#
+# Both driver sets also get `bad-answer` (before each VERSION_RESPONSE, OPENCHANNEL_RESULT and
+# GPADL_CREATED, one the guest must not take: cut short to its header, or naming another open
+# id or another channel, with a failure status) and `rescind-teardown` (the first
+# GPADL_TEARDOWN, sent while utils unloads, is answered with the channel's rescind and the host
+# keeps the GPADL: its pages must be leaked, not freed; ours counts them in
+# /sys/bus/vmbus/leaked_gpadl_pages).
 if [ "${drivers:-rust}" = c ]; then
-	hvsim_args=(--hostile bad-offer)
+	hvsim_args=(--hostile bad-offer,bad-answer,rescind-teardown)
 else
-	hvsim_args=(--hostile bad-offer,ring-index)
+	hvsim_args=(--hostile bad-offer,ring-index,bad-answer,rescind-teardown)
 fi
 
 guest() {
@@ -50,6 +57,9 @@ guest() {
 	done
 	sleep 1
 	unload_utils || exit 1
+	if [ -r /sys/bus/vmbus/leaked_gpadl_pages ]; then
+		echo "RHV-COUNTER: leaked-after-unload $(cat /sys/bus/vmbus/leaked_gpadl_pages)"
+	fi
 	unload_vmbus || exit 1
 	echo "RHV-STEP: survived"
 	if kernel_log | grep -E 'BUG|Oops|general protection|Kernel panic'; then
@@ -129,6 +139,13 @@ host_after() {
 			"$(console | sed -n 's/^RHV-COUNTER: bad_channel_messages //p' | head -n1)"
 		expect_eq "channel messages dropped" "0" \
 			"$(console | sed -n 's/^RHV-COUNTER: dropped_channel_messages //p' | head -n1)"
+		console | grep -q 'ignoring unsolicited' ||
+			fail "no log line for the misaddressed answers"
+		leaked=$(console | sed -n 's/^RHV-COUNTER: leaked-after-unload //p' | head -n1)
+		[ "${leaked:-0}" -gt 0 ] ||
+			fail "leaked_gpadl_pages is ${leaked:-0} after a teardown cut short by a rescind"
+		echo "ok: $leaked GPADL pages leaked, not freed, after the rescind"
 	fi
+	grep -c 'hostile: ' "$E2E_OUT/hvsim.log" 2>/dev/null | sed 's/^/hostile host lines: /'
 	echo "ok: the guest survived and logged the bad fields"
 }

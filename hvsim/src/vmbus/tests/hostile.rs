@@ -61,7 +61,7 @@ fn bad_answers_come_first_and_name_something_else() {
     for r in [base * 4096, (base + 2) * 4096] {
         g.host
             .mem
-            .write_u32(r + wire::FEATURE_BITS_OFFSET as u64, 1)
+            .write_u32(r + wire::FEATURE_BITS_OFFSET, 1)
             .unwrap();
     }
     let mut o = proto::OpenChannel::new_zeroed();

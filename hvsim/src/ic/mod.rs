@@ -73,6 +73,7 @@ mod component;
 mod framework;
 mod heartbeat;
 mod kvp;
+mod misbehave;
 mod shutdown;
 #[cfg(test)]
 mod tests;

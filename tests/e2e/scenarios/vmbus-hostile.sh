@@ -16,6 +16,12 @@ description="a hostile host (malformed offers, out-of-range ring indices, malfor
 # this scenario was written to show, not something to hide by weakening the Rust checks.
 # ($drivers is the runner's variable, set before a scenario is sourced.)
 #
+# Once utils is loaded, the heartbeat and timesync ICs each send 8 malformed messages
+# (IC `misbehave`: a packet too short for an IC header, pipe and IC sizes past the packet, an
+# unknown message type, a NEGOTIATE whose version counts run past the message; KVP negotiates
+# only with its daemon, which this scenario does not run), and the flood
+# below then shows the timesync channel still works.
+#
 # Then the host floods the timesync IC with SYNC messages (as fast as hvsim queues them, up to
 # FLOOD_REQUESTS or FLOOD_SECS) and says it is done with a last SYNC that puts the guest's
 # clock ten years ahead. Every SYNC steps the guest's clock and ours logs the step, so it must
@@ -75,6 +81,7 @@ guest() {
 	fi
 }
 
+IC_MISBEHAVE='{"op":"misbehave","kinds":["short","oversize","unknown-type","bad-negotiate"],"count":8}'
 FLOOD_REQUESTS=200
 FLOOD_SECS=30
 RATE_BURST=10
@@ -85,6 +92,11 @@ host() {
 	await_console '^RHV-STEP: utils-loaded' 120
 	ts=$(ic_target timesync) || exit 1
 	ic_wait_ready "$ts" || exit 1
+	for ic in heartbeat timesync; do
+		t=$(ic_target $ic) || exit 1
+		ic_ctl "$t" "$IC_MISBEHAVE" >/dev/null || exit 1
+	done
+	sleep 1
 	start=$(date +%s.%N)
 	while [ $sent -lt $FLOOD_REQUESTS ]; do
 		now=$(date +%s.%N)
@@ -106,6 +118,10 @@ host() {
 		sleep 0.1
 	done
 	echo "last SYNC: $r"
+	for ic in heartbeat timesync; do
+		t=$(ic_target $ic) || exit 1
+		echo "$ic misbehaved: $(ic_ctl "$t" '{"op":"status"}' | jq -c .misbehaved)" | tee -a "$E2E_OUT/ic-misbehaved"
+	done
 }
 
 host_after() {
@@ -124,6 +140,9 @@ host_after() {
 		[ "$lines" -le "$allowed" ] ||
 			fail "$lines log lines for $sent SYNCs: not rate-limited"
 	fi
+	# Every IC sent its 8 bad messages (2 of each kind).
+	[ "$(grep -c '"short":2,' "$E2E_OUT/ic-misbehaved" 2>/dev/null)" = 2 ] ||
+		fail "the ICs did not send their malformed messages: $(cat "$E2E_OUT/ic-misbehaved" 2>/dev/null)"
 	devices=$(console | grep -c '^DEV ')
 	expect_eq "good devices despite the bad offers" "4" "$devices"
 	if [ "$E2E_DRIVERS" = rust ]; then

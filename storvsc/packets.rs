@@ -133,7 +133,10 @@ impl Shared {
             TransId::Srb { generation, tag } => {
                 self.on_srb_completion(generation, tag, packet.payload)
             }
-            TransId::Invalid => self.complain("completion with an invalid id", packet.trans_id),
+            TransId::Invalid => {
+                self.host.count_dropped();
+                self.complain("completion with an invalid id", packet.trans_id)
+            }
         }
     }
 
@@ -160,6 +163,7 @@ impl Shared {
         let mut slot = self.control.lock();
         if slot.waiting != id {
             drop(slot);
+            self.host.count_dropped();
             return self.complain("answer to no pending control request", id);
         }
         slot.waiting = 0;
@@ -170,6 +174,7 @@ impl Shared {
 
     fn on_srb_completion(&self, generation: u32, tag: u32, payload: &[u8]) {
         let Some(cmd) = self.host.take_command(tag, generation) else {
+            self.host.count_dropped();
             return self.complain(
                 "completion for no outstanding command",
                 srb::srb_id(generation, tag),

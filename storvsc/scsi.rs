@@ -78,6 +78,7 @@ mod ffi {
         );
         pub(super) fn rhv_storvsc_find_cmd(host: *mut ScsiHostRaw, tag: u32) -> *mut ScsiCmndRaw;
         pub(super) fn rhv_storvsc_wait_host_commands(host: *mut ScsiHostRaw);
+        pub(super) fn rhv_storvsc_count_dropped(host: *mut ScsiHostRaw);
         pub(super) fn rhv_storvsc_cmd_info(cmd: *mut ScsiCmndRaw, info: *mut CmdInfo);
         pub(super) fn rhv_storvsc_cmd_map(
             cmd: *mut ScsiCmndRaw,
@@ -277,6 +278,13 @@ impl HostHandle {
         } else {
             None
         }
+    }
+
+    /// Counts a completion from the host that named no command it held (shown in
+    /// `/sys/class/scsi_host/hostN/dropped_completions`). Any context.
+    pub(crate) fn count_dropped(&self) {
+        // SAFETY: the host is allocated (type invariant); the counter is atomic.
+        unsafe { ffi::rhv_storvsc_count_dropped(self.raw.as_ptr()) }
     }
 
     /// Sleeps until the host has given back every command sent to it, however long that

@@ -21,6 +21,7 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/sysfs.h>
 #include <linux/workqueue.h>
 #include <scsi/scsi.h>
 #include <scsi/scsi_cmnd.h>
@@ -57,6 +58,8 @@ struct rhv_storvsc_hostdata {
 	struct work_struct scan_work;
 	spinlock_t lock;	/* guards removing against the queueing of work */
 	bool removing;
+	/* Completions from the host that named no command with the host (sysfs). */
+	atomic64_t dropped_completions;
 };
 
 /* A LUN to rescan or remove (the host said it changed or is gone). */
@@ -158,6 +161,32 @@ static int rhv_storvsc_sdev_configure(struct scsi_device *sdev, struct queue_lim
 	return 0;
 }
 
+/*
+ * /sys/class/scsi_host/hostN/dropped_completions: completions the host sent that named no
+ * command it held (an unknown or invalid transaction id, a duplicate, a tag's stale old
+ * completion, an answer to no pending control request), dropped and logged rate-limited.
+ * The C driver keeps no such count.
+ */
+static ssize_t dropped_completions_show(struct device *dev, struct device_attribute *attr,
+					char *buf)
+{
+	struct rhv_storvsc_hostdata *hd = hostdata(class_to_shost(dev));
+
+	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read(&hd->dropped_completions));
+}
+static DEVICE_ATTR_RO(dropped_completions);
+
+static struct attribute *rhv_storvsc_host_attrs[] = {
+	&dev_attr_dropped_completions.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(rhv_storvsc_host);
+
+void rhv_storvsc_count_dropped(struct Scsi_Host *host)
+{
+	atomic64_inc(&hostdata(host)->dropped_completions);
+}
+
 /* CPU n submits on hardware queue n (modulo), whose channel interrupts CPU n. */
 static void rhv_storvsc_map_queues(struct Scsi_Host *host)
 {
@@ -190,6 +219,7 @@ static const struct scsi_host_template rhv_storvsc_template = {
 	.virt_boundary_mask = RHV_HV_PAGE_SIZE - 1,
 	.no_write_same = 1,
 	.track_queue_depth = 1,
+	.shost_groups = rhv_storvsc_host_groups,
 };
 
 /* ---- hot-plug ---- */

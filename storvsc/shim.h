@@ -53,6 +53,7 @@ void rhv_storvsc_schedule_scan(struct Scsi_Host *host);
 void rhv_storvsc_schedule_lun_work(struct Scsi_Host *host, u8 target, u8 lun, bool remove);
 struct scsi_cmnd *rhv_storvsc_find_cmd(struct Scsi_Host *host, u32 unique_tag);
 void rhv_storvsc_wait_host_commands(struct Scsi_Host *host);
+void rhv_storvsc_count_dropped(struct Scsi_Host *host);
 
 void rhv_storvsc_cmd_info(struct scsi_cmnd *cmd, struct rhv_storvsc_cmd_info *info);
 int rhv_storvsc_cmd_map(struct scsi_cmnd *cmd, u32 *offset, u32 *len, const u64 **pfns);

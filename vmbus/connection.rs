@@ -40,8 +40,8 @@ use crate::proto::negotiate::{
 use crate::proto::offer::{parse_offer, parse_rescind, OfferError};
 use crate::proto::relids::RelidRoutes;
 use crate::proto::vmbus::{
-    message_type, parse, split_version, GpadlCreated, GpadlTorndown, MessageHeader, MessageType,
-    OpenResult, RelidReleased, RequestOffers, Unload, MAX_CHANNEL_RELIDS,
+    message_type, parse, split_version, MessageHeader, MessageType, RelidReleased, RequestOffers,
+    Unload, MAX_CHANNEL_RELIDS,
 };
 use kernel::cpu::CpuId;
 use kernel::new_mutex;

@@ -7,13 +7,18 @@
 //!
 //! Pages the host never confirmed it let go of are leaked rather than freed: the host could
 //! still write to them. That covers a creation whose answer never came (timed out, interrupted,
-//! rescinded: `proto::gpadl::pages_after_creation`) and a teardown the host did not confirm;
-//! each leak is logged (rate-limited) and counted in `/sys/bus/vmbus/leaked_gpadl_pages`.
+//! rescinded: `proto::gpadl::pages_after_creation`) and a teardown the host did not confirm
+//! (timed out, interrupted, or cut short by the channel's rescind while the GPADL was still the
+//! host's: `proto::gpadl::pages_after_teardown`); each leak is logged (rate-limited) and
+//! counted in `/sys/bus/vmbus/leaked_gpadl_pages`.
 
 use crate::connection::{Connection, Expect};
 use crate::platform::hooks::ratelimit;
 use crate::platform::page::SharedPages;
-use crate::proto::gpadl::{creation_outcome, pages_after_creation, GpadlMessages, PagesFate};
+use crate::proto::gpadl::{
+    creation_outcome, pages_after_creation, pages_after_teardown, GpadlMessages, PagesFate,
+    TeardownOutcome,
+};
 use crate::proto::vmbus::{
     parse, GpadlCreated, GpadlTeardown, MessageHeader, MessageType, MAX_MESSAGE_SIZE,
 };
@@ -101,27 +106,33 @@ impl Connection {
 }
 
 /// Tears down GPADL `handle` over `pages`; if the host may still use them, marks them to be
-/// leaked instead of freed when they are dropped. A rescinded channel's GPADLs are gone on the
-/// host side, and so are all GPADLs after UNLOAD: nothing to send then.
+/// leaked instead of freed when they are dropped. A channel rescinded before the teardown has
+/// its GPADLs released by the host, and so are all GPADLs after UNLOAD: nothing to send then.
+/// A rescind that arrives while the teardown waits for its answer (`ENODEV`) does not say the
+/// host let go of the GPADL: its pages are leaked.
 pub(crate) fn release(conn: &Connection, info: &DeviceInfo, handle: u32, pages: &SharedPages) {
     let relid = info.offer().relid;
-    if info.is_rescinded() || !conn.is_connected() {
-        return;
-    }
-    match conn.teardown_gpadl(relid, handle) {
-        Ok(()) | Err(ENODEV) => {}
-        Err(e) => {
-            if ratelimit() {
-                pr_warn!(
-                    "channel {}: GPADL {:#x} not torn down ({:?}); leaking its {} pages\n",
-                    relid,
-                    handle,
-                    e,
-                    pages.count()
-                );
-            }
-            pages.leak_on_drop();
+    let (outcome, error) = if info.is_rescinded() || !conn.is_connected() {
+        (TeardownOutcome::NotNeeded, None)
+    } else {
+        match conn.teardown_gpadl(relid, handle) {
+            Ok(()) => (TeardownOutcome::Confirmed, None),
+            // Unloaded before the request went out.
+            Err(ENOTCONN) => (TeardownOutcome::NotNeeded, None),
+            Err(e) => (TeardownOutcome::Unconfirmed, Some(e)),
         }
+    };
+    if pages_after_teardown(outcome) == PagesFate::Leak {
+        if ratelimit() {
+            pr_warn!(
+                "channel {}: GPADL {:#x} not torn down ({:?}); leaking its {} pages\n",
+                relid,
+                handle,
+                error,
+                pages.count()
+            );
+        }
+        pages.leak_on_drop();
     }
 }
 

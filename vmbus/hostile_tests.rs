@@ -11,7 +11,9 @@ use kernel::prelude::*;
 mod tests {
     use crate::channel::{DRAIN_BUDGET, DRAIN_ROUNDS};
     use crate::proto::drain::{drain, DrainTarget, Next};
-    use crate::proto::gpadl::{creation_outcome, pages_after_creation, PagesFate};
+    use crate::proto::gpadl::{
+        creation_outcome, pages_after_creation, pages_after_teardown, PagesFate, TeardownOutcome,
+    };
     use crate::proto::relids::{Refusal, RelidRoutes, Route};
     use crate::proto::vmbus::STATUS_SUCCESS;
     use kernel::prelude::*;
@@ -34,6 +36,58 @@ mod tests {
         assert_eq!(
             pages_after_creation(creation_outcome(true, Some(STATUS_SUCCESS))),
             PagesFate::TearDown
+        );
+    }
+
+    #[test]
+    fn misaddressed_or_malformed_answers_are_not_taken() {
+        use crate::proto::answers::{answers, Expected};
+        use crate::proto::vmbus::{MessageHeader, MessageType, OpenResult};
+        use zerocopy::{FromZeros, IntoBytes};
+        let open = Expected {
+            ty: MessageType::OpenChannelResult,
+            key: Some(9),
+            relid: Some(9),
+        };
+        let mut r = OpenResult::new_zeroed();
+        r.header = MessageHeader::new(MessageType::OpenChannelResult);
+        r.child_relid = 9;
+        r.openid = 9;
+        assert!(answers(&open, MessageType::OpenChannelResult, r.as_bytes()));
+        r.openid = 0x1009;
+        assert!(!answers(
+            &open,
+            MessageType::OpenChannelResult,
+            r.as_bytes()
+        ));
+        let version = Expected {
+            ty: MessageType::VersionResponse,
+            key: None,
+            relid: None,
+        };
+        let header = MessageHeader::new(MessageType::VersionResponse);
+        assert!(!answers(
+            &version,
+            MessageType::VersionResponse,
+            header.as_bytes()
+        ));
+    }
+
+    #[test]
+    fn a_teardown_cut_short_by_a_rescind_leaks_the_pages() {
+        // GPADL_TEARDOWN went out, then the channel's rescind ended the wait (or it timed
+        // out): the host may still hold the GPADL.
+        assert_eq!(
+            pages_after_teardown(TeardownOutcome::Unconfirmed),
+            PagesFate::Leak
+        );
+        assert_eq!(
+            pages_after_teardown(TeardownOutcome::Confirmed),
+            PagesFate::Free
+        );
+        assert_eq!(
+            pages_after_teardown(TeardownOutcome::NotNeeded),
+            PagesFate::Free
         );
     }
 

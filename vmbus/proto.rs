@@ -2,6 +2,8 @@
 //! The wire formats and pure protocol logic shared with `hvsim`: the very files of
 //! `drivers/proto/src/`, compiled into this module so that guest and host cannot drift apart.
 
+#[path = "../drivers/proto/src/answers.rs"]
+pub mod answers;
 #[path = "../drivers/proto/src/drain.rs"]
 pub mod drain;
 #[path = "../drivers/proto/src/gpadl.rs"]

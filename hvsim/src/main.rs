@@ -77,7 +77,9 @@ struct RunArgs {
     #[arg(long = "disk", value_name = "SPEC")]
     disks: Vec<hvsim::storvsp::DiskConfig>,
     /// Misbehave on purpose to test the guest's robustness (comma-separated):
-    /// bad-offer (malformed offers), ring-index (out-of-range ring indices on one channel).
+    /// bad-offer (malformed offers), ring-index (out-of-range ring indices on one channel),
+    /// bad-answer (malformed or misaddressed answers first), rescind-teardown (a rescind
+    /// instead of the first GPADL_TORNDOWN).
     #[arg(long, value_name = "MODE", value_delimiter = ',')]
     hostile: Vec<hvsim::vmbus::HostileMode>,
     /// How long the KVP device waits for the guest's answer to a request (default 35 s,

@@ -50,3 +50,16 @@ written_at_least() {
 	w=$(echo "$stats" | jq '.disks[0].bytes_written')
 	[ "$w" -ge "$1" ] || fail "only $w bytes were written to the disk"
 }
+
+# expect_dropped_completions: for our drivers, fails unless the guest printed (with
+# dropped_completions) a count of dropped completions above 0; prints the C driver's lack of one.
+expect_dropped_completions() {
+	local n
+	n=$(console | sed -n 's/^RHV-DROPPED-COMPLETIONS: //p' | awk '{ s += $1 } END { print s + 0 }')
+	if [ "$E2E_DRIVERS" = rust ]; then
+		[ "$n" -gt 0 ] || fail "dropped_completions is $n: the dropped completions were not counted"
+		echo "ok: $n completions dropped and counted (dropped_completions)"
+	else
+		echo "note: the C driver keeps no count of dropped completions"
+	fi
+}

@@ -10,24 +10,9 @@ use super::*;
 use crate::channel_sysfs::ChannelDir;
 use crate::counters::{count, BAD_CHANNEL_MESSAGES, DROPPED_CHANNEL_MESSAGES};
 use crate::message_queue::MessageQueue;
+use crate::proto::answers::{answers, Expected};
 use crate::proto::relids::{Refusal, Route};
-use crate::proto::vmbus::ModifyChannelResponse;
 use crate::subchannels::SubchannelEvent;
-
-/// The key an answer carries, if its type has one.
-fn answer_key(ty: MessageType, bytes: &[u8]) -> Option<u32> {
-    match ty {
-        MessageType::GpadlCreated => parse::<GpadlCreated>(bytes).ok().map(|(m, _)| m.gpadl),
-        MessageType::GpadlTorndown => parse::<GpadlTorndown>(bytes).ok().map(|(m, _)| m.gpadl),
-        MessageType::OpenChannelResult => {
-            parse::<OpenResult>(bytes).ok().map(|(m, _)| m.child_relid)
-        }
-        MessageType::ModifyChannelResponse => parse::<ModifyChannelResponse>(bytes)
-            .ok()
-            .map(|(m, _)| m.child_relid),
-        _ => None,
-    }
-}
 
 impl Connection {
     // ---- messages from the host ----
@@ -181,10 +166,18 @@ impl Connection {
         }
     }
 
+    /// Hands `m` to the waiting request if it is a well-formed answer naming what the request
+    /// named (`proto::answers`); anything else is logged and dropped.
     fn answer(&self, ty: MessageType, m: &SynicMessage) {
-        let key = answer_key(ty, m.bytes());
         let mut w = self.waiter.lock();
-        let matches = w.expected.is_some_and(|e| e.ty == ty && e.key == key);
+        let matches = w.expected.is_some_and(|e| {
+            let expected = Expected {
+                ty: e.ty,
+                key: e.key,
+                relid: e.relid,
+            };
+            answers(&expected, ty, m.bytes())
+        });
         if matches && w.answer.is_none() {
             w.answer = Some(*m);
             self.answered.notify_all();

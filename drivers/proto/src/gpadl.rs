@@ -236,6 +236,30 @@ pub fn pages_after_creation(outcome: GpadlCreation) -> PagesFate {
     }
 }
 
+/// How the guest's request to tear a GPADL down ended, as far as the host's hold on its pages
+/// goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TeardownOutcome {
+    /// Nothing was asked: the channel was rescinded or the connection unloaded before, and
+    /// the host let go of every GPADL of it then.
+    NotNeeded,
+    /// The host answered GPADL_TORNDOWN: it let go of the pages.
+    Confirmed,
+    /// GPADL_TEARDOWN went out (or may have) but no answer came: the wait timed out, was
+    /// interrupted, or was ended by the channel's rescind while the host still held the
+    /// GPADL. Nothing tells the guest when the host stops using the pages.
+    Unconfirmed,
+}
+
+/// The fate of the pages of a GPADL whose teardown ended in `outcome`: pages the host may
+/// still write to are never freed.
+pub fn pages_after_teardown(outcome: TeardownOutcome) -> PagesFate {
+    match outcome {
+        TeardownOutcome::NotNeeded | TeardownOutcome::Confirmed => PagesFate::Free,
+        TeardownOutcome::Unconfirmed => PagesFate::Leak,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

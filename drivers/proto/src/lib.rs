@@ -8,6 +8,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod answers;
 pub mod drain;
 pub mod gpadl;
 pub mod guid;

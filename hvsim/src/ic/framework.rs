@@ -20,7 +20,9 @@ use rhv_proto::ic::{
 use rhv_proto::ring::PacketType;
 use serde_json::{json, Map, Value};
 
+use super::misbehave::{self, BadMessage};
 use super::IcKind;
+use crate::misbehave::{Kind, Plan};
 use crate::vmbus::{warn_allowed, ControlError};
 
 /// The framework versions the host offers.
@@ -148,6 +150,8 @@ pub(crate) struct IcChannel {
     outstanding: Option<Outstanding>,
     next_trans_id: u64,
     counters: Counters,
+    /// Bad messages armed by the `misbehave` command.
+    misbehaviour: Plan<BadMessage>,
 }
 
 fn version_text(v: IcVersion) -> String {
@@ -163,6 +167,7 @@ impl IcChannel {
             outstanding: None,
             next_trans_id: 1,
             counters: Counters::default(),
+            misbehaviour: Plan::default(),
         }
     }
 
@@ -385,6 +390,32 @@ impl IcChannel {
         let State::Ready { framework, service } = self.state else {
             return Vec::new();
         };
+        let header = IcMessageHeader {
+            icverframe: framework,
+            icmsgtype: self.service.message_type() as u16,
+            icvermsg: service,
+            icmsgsize: 0,
+            status: wire::HV_S_OK,
+            ictransaction_id: 0,
+            icflags: ICMSG_FLAG_TRANSACTION | ICMSG_FLAG_REQUEST,
+            reserved: [0; 2],
+        };
+        if let Some(kind) = self.misbehaviour.due() {
+            let trans_id = self.take_trans_id();
+            let header = IcMessageHeader {
+                ictransaction_id: trans_id as u8,
+                ..header
+            };
+            tracing::warn!(
+                ic = self.name(),
+                kind = kind.name(),
+                "misbehave: a bad message"
+            );
+            return vec![Outgoing {
+                trans_id,
+                payload: misbehave::payload(kind, header),
+            }];
+        }
         if self.outstanding.is_some() {
             return Vec::new();
         }
@@ -393,14 +424,8 @@ impl IcChannel {
         };
         let trans_id = self.take_trans_id();
         let header = IcMessageHeader {
-            icverframe: framework,
-            icmsgtype: self.service.message_type() as u16,
-            icvermsg: service,
-            icmsgsize: 0,
-            status: wire::HV_S_OK,
             ictransaction_id: trans_id as u8,
-            icflags: ICMSG_FLAG_TRANSACTION | ICMSG_FLAG_REQUEST,
-            reserved: [0; 2],
+            ..header
         };
         let Some(payload) = frame(header, &request.body) else {
             self.service.on_no_answer(
@@ -438,6 +463,13 @@ impl IcChannel {
         match command.get("op").and_then(Value::as_str) {
             Some("stats") => Ok(json!({ "ic": self.name(), "packets": self.counters.packets })),
             Some("status") => Ok(Value::Object(self.status())),
+            Some("misbehave") => {
+                let armed = self
+                    .misbehaviour
+                    .arm(command)
+                    .map_err(|e| ControlError(format!("{}: {e}", self.name())))?;
+                Ok(armed)
+            }
             _ => {
                 let ready = matches!(self.state, State::Ready { .. });
                 self.service
@@ -472,6 +504,7 @@ impl IcChannel {
         m.insert("bad".into(), json!(self.counters.bad));
         m.insert("timeouts".into(), json!(self.counters.timeouts));
         m.insert("last_bad".into(), json!(self.counters.last_bad));
+        m.insert("misbehaved".into(), self.misbehaviour.done());
         m.extend(self.service.status());
         m
     }

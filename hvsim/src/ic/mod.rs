@@ -25,6 +25,7 @@
 //! | --- | --- |
 //! | `{"op":"status"}` | `{"ic", "state": "closed"\|"negotiating"\|"ready"\|"refused", "framework", "version" (negotiated), "packets" (received), "answers" (good answers to requests after the negotiation), "bad" (rejected packets), "timeouts", "last_bad", "refused" (why, when refused)}` plus the service's fields below |
 //! | `{"op":"stats"}` | `{"ic", "packets"}` |
+//! | `{"op":"misbehave","kinds":["short","oversize","unknown-type","bad-negotiate"],"every":N,"count":M}` | once ready, sends malformed messages before the service's requests (see `misbehave`, `crate::misbehave`); `status` reports them as `"misbehaved"` |
 //!
 //! Heartbeat (the host sends a sequence number every interval, the guest answers it plus one):
 //!
@@ -73,6 +74,7 @@ mod component;
 mod framework;
 mod heartbeat;
 mod kvp;
+mod misbehave;
 mod shutdown;
 #[cfg(test)]
 mod tests;

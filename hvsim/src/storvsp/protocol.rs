@@ -166,10 +166,14 @@ impl Storvsp {
         // The version may just have been agreed; the reply keeps the request's size.
         let bytes = &reply.as_bytes()[..len];
         if request.operation() == Ok(Operation::ExecuteSrb) {
-            for send in
-                super::misbehave::srb_completion(&mut self.misbehaviour, packet.trans_id, len)
-            {
-                self.complete(io, subchannel, send.trans_id, &bytes[..send.len]);
+            let requested = request.srb().data_transfer_length;
+            for send in super::misbehave::srb_completion(
+                &mut self.misbehaviour,
+                packet.trans_id,
+                bytes,
+                requested,
+            ) {
+                self.complete(io, subchannel, send.trans_id, &send.bytes);
             }
             if self.misbehaviour.arms(BadCompletion::Stale) {
                 self.held.remember(subchannel, packet.trans_id, bytes);

@@ -235,6 +235,7 @@ impl VmbusServer {
             target_vp = ch.target_vp,
             "channel opened"
         );
+        self.hostile_before_open_result(host, relid, openid);
         self.post(host, &open_result(relid, openid, proto::STATUS_SUCCESS));
 
         let mut requests = Vec::new();
@@ -405,6 +406,7 @@ impl VmbusServer {
             GpadlProgress::Incomplete => {}
             GpadlProgress::Created { relid, gpadl } => {
                 tracing::debug!(relid, gpadl, "GPADL created");
+                self.hostile_before_gpadl_created(host, relid, gpadl);
                 self.post(host, &gpadl_created(relid, gpadl, proto::STATUS_SUCCESS));
             }
             GpadlProgress::Failed {
@@ -441,6 +443,9 @@ impl VmbusServer {
                 "GPADL teardown deferred until its channel closes"
             );
             self.gpadls.defer_teardown(id);
+            return Ok(());
+        }
+        if self.hostile_teardown(host, m.child_relid, id) {
             return Ok(());
         }
         match self.gpadls.remove(id) {

@@ -9,9 +9,16 @@
 //!   the host puts an out-of-range write index into the host → guest ring, an unaligned read
 //!   index into the guest → host ring, and signals the guest. The host stops servicing that
 //!   channel; the others stay healthy.
+//! - `bad-answer`: before each answer the guest waits for, one that must not be taken for
+//!   it: a VERSION_RESPONSE cut short to its header, an OPENCHANNEL_RESULT for the right
+//!   channel but another open id, and a GPADL_CREATED for the right GPADL but another
+//!   channel; both with a failure status, so a guest that takes them fails the request.
+//! - `rescind-teardown`: the first GPADL_TEARDOWN of a channel the guest closed is answered
+//!   with the channel's rescind instead of GPADL_TORNDOWN, and the host keeps the GPADL (and
+//!   could still use its pages): the guest must not free them.
 
-use rhv_proto::vmbus::{HV_PAGE_SIZE, MAX_CHANNEL_RELIDS};
-use zerocopy::IntoBytes;
+use rhv_proto::vmbus::{self as proto, HV_PAGE_SIZE, MAX_CHANNEL_RELIDS};
+use zerocopy::{FromZeros, IntoBytes};
 
 use super::device::signal_guest;
 use super::offers::offer_message;
@@ -26,6 +33,10 @@ pub enum HostileMode {
     BadOffer,
     /// Out-of-range ring indices on the first opened channel.
     RingIndex,
+    /// Malformed or misaddressed answers before the real ones.
+    BadAnswer,
+    /// A rescind instead of the first GPADL_TORNDOWN.
+    RescindTeardown,
 }
 
 impl std::str::FromStr for HostileMode {
@@ -35,8 +46,11 @@ impl std::str::FromStr for HostileMode {
         match s {
             "bad-offer" => Ok(HostileMode::BadOffer),
             "ring-index" => Ok(HostileMode::RingIndex),
+            "bad-answer" => Ok(HostileMode::BadAnswer),
+            "rescind-teardown" => Ok(HostileMode::RescindTeardown),
             other => Err(format!(
-                "unknown hostile mode {other:?} (known: bad-offer, ring-index)"
+                "unknown hostile mode {other:?} (known: bad-offer, ring-index, bad-answer, \
+                 rescind-teardown)"
             )),
         }
     }
@@ -47,6 +61,9 @@ impl std::str::FromStr for HostileMode {
 pub(crate) struct Hostile {
     modes: Vec<HostileMode>,
     rings_corrupted: bool,
+    teardown_rescinded: bool,
+    /// Bad answers sent (`bad-answer`).
+    pub(super) bad_answers: u64,
 }
 
 impl Hostile {
@@ -82,6 +99,87 @@ impl VmbusServer {
             post_to(host, vp, bytes);
         }
         tracing::warn!("hostile: sent 3 malformed offers (relid 0, relid 2053, 100 bytes)");
+    }
+
+    /// `bad-answer`: called before the VERSION_RESPONSE to the guest's contact goes out.
+    pub(super) fn hostile_before_version_response(&mut self, host: &mut dyn HostToGuest, vp: u32) {
+        if !self.hostile.on(HostileMode::BadAnswer) {
+            return;
+        }
+        let header = proto::MessageHeader::new(proto::MessageType::VersionResponse);
+        post_to(host, vp, header.as_bytes());
+        self.hostile.bad_answers += 1;
+        tracing::warn!("hostile: a VERSION_RESPONSE cut short to its header");
+    }
+
+    /// `bad-answer`: called before the OPENCHANNEL_RESULT of (`relid`, `openid`) goes out.
+    pub(super) fn hostile_before_open_result(
+        &mut self,
+        host: &mut dyn HostToGuest,
+        relid: u32,
+        openid: u32,
+    ) {
+        if !self.hostile.on(HostileMode::BadAnswer) {
+            return;
+        }
+        let mut r = proto::OpenResult::new_zeroed();
+        r.header = proto::MessageHeader::new(proto::MessageType::OpenChannelResult);
+        r.child_relid = relid;
+        r.openid = openid.wrapping_add(0x1000);
+        r.status = proto::STATUS_UNSUCCESSFUL;
+        self.post(host, &r);
+        self.hostile.bad_answers += 1;
+        tracing::warn!(relid, "hostile: an OPENCHANNEL_RESULT with another open id");
+    }
+
+    /// `bad-answer`: called before the GPADL_CREATED of (`relid`, `gpadl`) goes out.
+    pub(super) fn hostile_before_gpadl_created(
+        &mut self,
+        host: &mut dyn HostToGuest,
+        relid: u32,
+        gpadl: u32,
+    ) {
+        if !self.hostile.on(HostileMode::BadAnswer) {
+            return;
+        }
+        let mut r = proto::GpadlCreated::new_zeroed();
+        r.header = proto::MessageHeader::new(proto::MessageType::GpadlCreated);
+        r.child_relid = relid.wrapping_add(0x100);
+        r.gpadl = gpadl;
+        r.creation_status = proto::STATUS_UNSUCCESSFUL;
+        self.post(host, &r);
+        self.hostile.bad_answers += 1;
+        tracing::warn!(relid, gpadl, "hostile: a GPADL_CREATED for another channel");
+    }
+
+    /// `rescind-teardown`: called for a GPADL_TEARDOWN of GPADL `gpadl` (not in use by an open
+    /// channel) of channel `relid`; whether it was answered by a rescind (the GPADL stays).
+    pub(super) fn hostile_teardown(
+        &mut self,
+        host: &mut dyn HostToGuest,
+        relid: u32,
+        gpadl: u32,
+    ) -> bool {
+        if !self.hostile.on(HostileMode::RescindTeardown) || self.hostile.teardown_rescinded {
+            return false;
+        }
+        if self.gpadls.get(gpadl).is_none() {
+            return false;
+        }
+        if let Err(e) = self.rescind(host, super::ChannelTarget::Relid(relid)) {
+            tracing::warn!(
+                relid,
+                "hostile: cannot rescind instead of GPADL_TORNDOWN: {e}"
+            );
+            return false;
+        }
+        self.hostile.teardown_rescinded = true;
+        tracing::warn!(
+            relid,
+            gpadl,
+            "hostile: GPADL_TEARDOWN answered with a rescind; the GPADL is kept"
+        );
+        true
     }
 
     /// `ring-index`: called when channel (`d`, `c`) has just been opened.
@@ -134,6 +232,8 @@ mod tests {
     fn modes_parse() {
         assert_eq!("bad-offer".parse(), Ok(HostileMode::BadOffer));
         assert_eq!("ring-index".parse(), Ok(HostileMode::RingIndex));
+        assert_eq!("bad-answer".parse(), Ok(HostileMode::BadAnswer));
+        assert_eq!("rescind-teardown".parse(), Ok(HostileMode::RescindTeardown));
         assert!("everything".parse::<HostileMode>().is_err());
     }
 }

@@ -41,6 +41,7 @@ impl VmbusServer {
                 "VMBus connected"
             ),
         }
+        self.hostile_before_version_response(host, outcome.target_vp);
         post_to(host, outcome.target_vp, &outcome.response);
         Ok(())
     }

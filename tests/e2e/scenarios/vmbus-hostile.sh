@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-description="a hostile host (malformed offers, out-of-range ring indices, a flood of timesync SYNCs) does not bring the guest down; the guest logs the bad fields, rate-limited"
+description="a hostile host (malformed offers, out-of-range ring indices, malformed or misaddressed answers, a rescind instead of a GPADL teardown answer, a flood of timesync SYNCs) does not bring the guest down; the guest logs the bad fields, rate-limited"
 . "$RHV_TOP/tests/e2e/ic-lib.sh"
 
 # hvsim sends three malformed offers before the real ones (relid 0, relid 2053, a truncated
@@ -16,6 +16,12 @@ description="a hostile host (malformed offers, out-of-range ring indices, a floo
 # this scenario was written to show, not something to hide by weakening the Rust checks.
 # ($drivers is the runner's variable, set before a scenario is sourced.)
 #
+# Once utils is loaded, the heartbeat and timesync ICs each send 8 malformed messages
+# (IC `misbehave`: a packet too short for an IC header, pipe and IC sizes past the packet, an
+# unknown message type, a NEGOTIATE whose version counts run past the message; KVP negotiates
+# only with its daemon, which this scenario does not run), and the flood
+# below then shows the timesync channel still works.
+#
 # Then the host floods the timesync IC with SYNC messages (as fast as hvsim queues them, up to
 # FLOOD_REQUESTS or FLOOD_SECS) and says it is done with a last SYNC that puts the guest's
 # clock ten years ahead. Every SYNC steps the guest's clock and ours logs the step, so it must
@@ -23,10 +29,17 @@ description="a hostile host (malformed offers, out-of-range ring indices, a floo
 # default limit; one more window for where the flood starts). The C driver logs nothing per
 # SYNC; its count is reported, not checked. (The shutdown IC, whose requests are logged too,
 # is the channel `ring-index` breaks for ours.)
+#
+# Both driver sets also get `bad-answer` (before each VERSION_RESPONSE, OPENCHANNEL_RESULT and
+# GPADL_CREATED, one the guest must not take: cut short to its header, or naming another open
+# id or another channel, with a failure status) and `rescind-teardown` (the first
+# GPADL_TEARDOWN, sent while utils unloads, is answered with the channel's rescind and the host
+# keeps the GPADL: its pages must be leaked, not freed; ours counts them in
+# /sys/bus/vmbus/leaked_gpadl_pages).
 if [ "${drivers:-rust}" = c ]; then
-	hvsim_args=(--hostile bad-offer)
+	hvsim_args=(--hostile bad-offer,bad-answer,rescind-teardown)
 else
-	hvsim_args=(--hostile bad-offer,ring-index)
+	hvsim_args=(--hostile bad-offer,ring-index,bad-answer,rescind-teardown)
 fi
 
 guest() {
@@ -50,6 +63,9 @@ guest() {
 	done
 	sleep 1
 	unload_utils || exit 1
+	if [ -r /sys/bus/vmbus/leaked_gpadl_pages ]; then
+		echo "RHV-COUNTER: leaked-after-unload $(cat /sys/bus/vmbus/leaked_gpadl_pages)"
+	fi
 	unload_vmbus || exit 1
 	echo "RHV-STEP: survived"
 	if kernel_log | grep -E 'BUG|Oops|general protection|Kernel panic'; then
@@ -65,6 +81,7 @@ guest() {
 	fi
 }
 
+IC_MISBEHAVE='{"op":"misbehave","kinds":["short","oversize","unknown-type","bad-negotiate"],"count":8}'
 FLOOD_REQUESTS=200
 FLOOD_SECS=30
 RATE_BURST=10
@@ -75,6 +92,11 @@ host() {
 	await_console '^RHV-STEP: utils-loaded' 120
 	ts=$(ic_target timesync) || exit 1
 	ic_wait_ready "$ts" || exit 1
+	for ic in heartbeat timesync; do
+		t=$(ic_target $ic) || exit 1
+		ic_ctl "$t" "$IC_MISBEHAVE" >/dev/null || exit 1
+	done
+	sleep 1
 	start=$(date +%s.%N)
 	while [ $sent -lt $FLOOD_REQUESTS ]; do
 		now=$(date +%s.%N)
@@ -96,6 +118,10 @@ host() {
 		sleep 0.1
 	done
 	echo "last SYNC: $r"
+	for ic in heartbeat timesync; do
+		t=$(ic_target $ic) || exit 1
+		echo "$ic misbehaved: $(ic_ctl "$t" '{"op":"status"}' | jq -c .misbehaved)" | tee -a "$E2E_OUT/ic-misbehaved"
+	done
 }
 
 host_after() {
@@ -114,6 +140,9 @@ host_after() {
 		[ "$lines" -le "$allowed" ] ||
 			fail "$lines log lines for $sent SYNCs: not rate-limited"
 	fi
+	# Every IC sent its 8 bad messages (2 of each kind).
+	[ "$(grep -c '"short":2,' "$E2E_OUT/ic-misbehaved" 2>/dev/null)" = 2 ] ||
+		fail "the ICs did not send their malformed messages: $(cat "$E2E_OUT/ic-misbehaved" 2>/dev/null)"
 	devices=$(console | grep -c '^DEV ')
 	expect_eq "good devices despite the bad offers" "4" "$devices"
 	if [ "$E2E_DRIVERS" = rust ]; then
@@ -129,6 +158,13 @@ host_after() {
 			"$(console | sed -n 's/^RHV-COUNTER: bad_channel_messages //p' | head -n1)"
 		expect_eq "channel messages dropped" "0" \
 			"$(console | sed -n 's/^RHV-COUNTER: dropped_channel_messages //p' | head -n1)"
+		console | grep -q 'ignoring unsolicited' ||
+			fail "no log line for the misaddressed answers"
+		leaked=$(console | sed -n 's/^RHV-COUNTER: leaked-after-unload //p' | head -n1)
+		[ "${leaked:-0}" -gt 0 ] ||
+			fail "leaked_gpadl_pages is ${leaked:-0} after a teardown cut short by a rescind"
+		echo "ok: $leaked GPADL pages leaked, not freed, after the rescind"
 	fi
+	grep -c 'hostile: ' "$E2E_OUT/hvsim.log" 2>/dev/null | sed 's/^/hostile host lines: /'
 	echo "ok: the guest survived and logged the bad fields"
 }

@@ -92,3 +92,13 @@ verify_on_go_signal() {
 		return 1
 	fi
 }
+
+# dropped_completions: prints each SCSI host's count of completions the driver dropped (ours
+# has /sys/class/scsi_host/hostN/dropped_completions; the C driver keeps no such count).
+dropped_completions() {
+	local f
+	for f in /sys/class/scsi_host/host*/dropped_completions; do
+		[ -r "$f" ] && echo "RHV-DROPPED-COMPLETIONS: $(cat "$f")"
+	done
+	return 0
+}

@@ -182,3 +182,64 @@ fn the_ics_carry_the_guids_of_hyperv_h() {
         )
     );
 }
+
+#[test]
+fn misbehave_sends_each_bad_message_once_before_the_requests() {
+    let (mut ch, t0) = heartbeat_channel();
+    let beat = ready(&mut ch, t0);
+    let armed = ch
+        .control(
+            &json!({"op": "misbehave",
+                "kinds": ["short", "oversize", "unknown-type", "bad-negotiate"], "count": 4}),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(armed["count"], 4);
+    // The heartbeat is outstanding: bad messages go out all the same, one per chance.
+    let mut bad = Vec::new();
+    for _ in 0..6 {
+        bad.extend(ch.poll(t0));
+    }
+    assert_eq!(bad.len(), 4);
+    assert_eq!(bad[0].payload.len(), 12, "short: no IC header");
+    assert!(wire::parse_packet(&bad[0].payload).is_err());
+    let oversize = &bad[1].payload;
+    assert_eq!(
+        u32::from_le_bytes(oversize[4..8].try_into().unwrap()),
+        0xfff0
+    );
+    assert_eq!(
+        u16::from_le_bytes(oversize[18..20].try_into().unwrap()),
+        0xfff0
+    );
+    assert!(oversize.len() < 0xfff0);
+    assert_eq!(
+        u16::from_le_bytes([bad[2].payload[12], bad[2].payload[13]]),
+        0x7fff
+    );
+    let negotiate = &bad[3].payload;
+    assert_eq!(
+        u16::from_le_bytes([negotiate[12], negotiate[13]]),
+        IcMessageType::Negotiate as u16
+    );
+    assert!(wire::parse_negotiate(&negotiate[BODY_AT..]).is_err());
+    let ids: std::collections::BTreeSet<u64> = bad.iter().map(|o| o.trans_id).collect();
+    assert_eq!(ids.len(), 4);
+    assert!(!ids.contains(&beat.trans_id));
+    // The outstanding heartbeat is still answered and taken.
+    let mut answer = beat.clone();
+    LinuxUtils::default().answer(IcKind::Heartbeat, &mut answer.payload);
+    ch.on_packet(6, answer.trans_id, &answer.payload, t0);
+    let s = ch.status();
+    assert_eq!(
+        (s["answers"].as_u64(), s["bad"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        s["misbehaved"],
+        json!({"short": 1, "oversize": 1, "unknown-type": 1, "bad-negotiate": 1})
+    );
+    assert!(ch
+        .control(&json!({"op": "misbehave", "kinds": ["loud"]}), t0)
+        .is_err());
+}

@@ -138,7 +138,8 @@ fn misbehave_sends_bad_packets_next_to_srb_completions_only() {
     let stats = g.dev.control(&json!({"op": "stats"})).unwrap();
     assert_eq!(
         stats["misbehaved"],
-        json!({"unknown-id": 0, "short": 1, "duplicate": 1, "stale": 0})
+        json!({"unknown-id": 0, "short": 1, "duplicate": 1, "stale": 0, "overlong": 0,
+            "sense-overflow": 0, "error-no-sense": 0, "success-busy": 0})
     );
     assert!(g
         .dev
@@ -238,4 +239,75 @@ fn delay_holds_every_srb_until_it_is_due_and_a_closed_channel_drops_them() {
     let stats = g.dev.control(&json!({"op": "stats"})).unwrap();
     assert_eq!(stats["counters"]["held_srbs_dropped"], 1);
     g.dev.control(&json!({"op": "delay", "ms": 0})).unwrap();
+}
+
+#[test]
+fn misbehave_makes_the_real_completion_a_bad_one_after_the_data_moved() {
+    let mut g = Guest::new(&["ram:size=1M"], 1);
+    g.dev.on_open(&open_request(0)).unwrap();
+    g.linux_init();
+    let data: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    g.put_data(0, &data);
+    g.srb(
+        0,
+        0,
+        &rw16(WRITE_16, 8, 8),
+        vstor::DATA_IN_WRITE,
+        Some((0, 4096)),
+    );
+    g.dev
+        .control(&json!({"op": "misbehave",
+            "kinds": ["overlong", "sense-overflow", "error-no-sense", "success-busy"]}))
+        .unwrap();
+    let read = |g: &mut Guest| {
+        g.put_data(0, &[0; 4096]);
+        let srb = g.srb(
+            0,
+            0,
+            &rw16(READ_16, 8, 8),
+            vstor::DATA_IN_READ,
+            Some((0, 4096)),
+        );
+        assert!(g.data(0, 4096) == data, "the data moved all the same");
+        srb
+    };
+    let srb = read(&mut g);
+    assert_eq!(srb.srb_status, vstor::SRB_STATUS_SUCCESS);
+    assert_eq!(
+        { srb.data_transfer_length },
+        4096 + misbehave::OVERLONG_EXTRA,
+        "overlong"
+    );
+    let srb = read(&mut g);
+    assert_eq!(
+        srb.srb_status,
+        vstor::SRB_STATUS_ERROR | vstor::SRB_STATUS_AUTOSENSE_VALID
+    );
+    assert_eq!(srb.scsi_status, 0x02, "CHECK CONDITION");
+    assert_eq!(srb.sense_info_length, misbehave::SENSE_OVERFLOW_LEN);
+    assert!(usize::from(srb.sense_info_length) > vstor::SRB_CDB_AREA_SIZE);
+    assert_eq!((srb.cdb[0], srb.cdb[2], srb.cdb[12]), (0x70, 0x06, 0x29));
+    let srb = read(&mut g);
+    assert_eq!(
+        (srb.srb_status, srb.scsi_status),
+        (vstor::SRB_STATUS_ERROR, 0)
+    );
+    assert_eq!({ srb.data_transfer_length }, 4096);
+    let srb = read(&mut g);
+    assert_eq!(
+        (srb.srb_status, srb.scsi_status),
+        (vstor::SRB_STATUS_SUCCESS, 0x08)
+    );
+    // One packet per completion, and the plan took turns.
+    let srb = read(&mut g);
+    assert_eq!(
+        { srb.data_transfer_length },
+        4096 + misbehave::OVERLONG_EXTRA
+    );
+    let done = g.dev.control(&json!({"op": "stats"})).unwrap()["misbehaved"].clone();
+    assert_eq!(
+        done,
+        json!({"unknown-id": 0, "short": 0, "duplicate": 0, "stale": 0, "overlong": 2,
+            "sense-overflow": 1, "error-no-sense": 1, "success-busy": 1})
+    );
 }

@@ -5,6 +5,7 @@
 
 mod channels;
 mod connection;
+mod hostile;
 mod traffic;
 
 use std::sync::{Arc, Mutex};

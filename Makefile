@@ -4,7 +4,6 @@
 #
 #   make run       set up if needed, boot a guest on the simulator with our modules, show them
 #   make check     set up if needed, run every test (what CI runs)
-#   make check-debug   make check plus the scenarios on a lockdep/kmemleak/KFENCE guest kernel
 #   make modules   build the kernel modules (KDIR=/path for your own Rust-enabled kernel tree)
 #   make kunit     boot a guest that loads each module and runs its KUnit suites
 #   make e2e DRIVERS=c|rust [SCENARIO=name] [KERNEL=debug]   end-to-end scenarios on hvsim
@@ -32,7 +31,7 @@ endif
 
 MODULES := rhv_vmbus rhv_utils
 
-.PHONY: all setup setup-modules modules clean check check-debug run kunit e2e fuzz bench-boot bench bench-storage bench-net bench-storage-counters bench-net-counters
+.PHONY: all setup setup-modules modules clean check run kunit e2e fuzz bench-boot bench bench-storage bench-net bench-storage-counters bench-net-counters
 
 all: modules
 
@@ -81,10 +80,6 @@ bench-storage bench-storage-counters bench-net bench-net-counters: bench-%: setu
 
 check:
 	$(SETUP_ENV) scripts/check
-
-# make check plus the debug-kernel lane (lockdep, atomic sleep, kmemleak, KFENCE).
-check-debug:
-	$(SETUP_ENV) RHV_CHECK_DEBUG=1 scripts/check
 
 # Host-only: needs neither the kernel nor QEMU.
 fuzz:

@@ -24,6 +24,10 @@
 //! this crate's Rust API across the module boundary (the nova-core -> nova-drm pattern, see
 //! the top-level Kbuild).
 
+// Debian builds its kernels with rustc 1.85 (the kernel's .clippy.toml msrv), which our modules
+// must build with too: with CLIPPY=1, any std API stabilised after that version warns.
+#![warn(clippy::incompatible_msrv)]
+
 use kernel::prelude::*;
 use kernel::sync::Arc;
 

@@ -69,6 +69,8 @@ module! {
     authors: ["The rhv developers"],
     description: "Hyper-V VMBus core, in Rust",
     license: "GPL",
+    // The ACPI ids of the VMBus device, as hv_vmbus declares them: udev loads us for it.
+    alias: ["acpi*:VMBUS:*", "acpi*:VMBus:*"],
     params: {
         max_version: u32 {
             default: 0x0006_0000,

@@ -75,7 +75,8 @@ impl Sections {
         self.size
     }
 
-    /// Sections in all.
+    /// Sections in all (tests).
+    #[cfg(CONFIG_KUNIT)]
     pub(crate) fn count(&self) -> usize {
         self.used.len()
     }

@@ -30,6 +30,7 @@ mod classes {
 }
 
 /// Builds a host packet of type `ty` with `body` into `buf`; returns its length.
+#[cfg(CONFIG_KUNIT)]
 fn host_packet(buf: &mut [u8], ty: crate::ic::IcMessageType, body: &[u8]) -> usize {
     use crate::ic::*;
     let header = IcMessageHeader {

@@ -19,6 +19,8 @@
 #                  hypercalls, interrupts, packets (and guest CPU for the network)
 #   make fuzz [FUZZ_SECS=N] [FUZZ_TARGET=name]   fuzz every wire-format parser of drivers/proto
 #                  for N seconds each (default 60); installs cargo-fuzz if needed (scripts/fuzz)
+#   make deb       build/deb/rhv-dkms_<version>_all.deb: the modules as a Debian DKMS package
+#                  (built with trixie's debhelper/dh-dkms in a cached mmdebstrap environment)
 #   make setup     only the set-up (host packages, kernel, bindgen, patched QEMU)
 #   make clean     remove build products (the cache under ~/.cache/rhv stays)
 #
@@ -35,7 +37,7 @@ endif
 
 MODULES := rhv_vmbus rhv_utils
 
-.PHONY: all setup setup-modules modules clean check check-debug run kunit e2e distro-boot fuzz bench-boot bench bench-storage bench-net bench-storage-counters bench-net-counters
+.PHONY: all setup setup-modules modules deb clean check check-debug run kunit e2e distro-boot fuzz bench-boot bench bench-storage bench-net bench-storage-counters bench-net-counters
 
 all: modules
 
@@ -49,6 +51,9 @@ setup-modules:
 
 modules: setup-modules
 	$(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) $(if $(KDIR),KDIR=$(KDIR)) build
+
+deb:
+	scripts/deb
 
 clean:
 	@if [ -f $(BUILD)/setup.mk ]; then $(MAKE) -f $(TOP)/Makefile.modules TOP=$(TOP) clean; fi

@@ -10,6 +10,8 @@
 //!
 //! Wire formats: `drivers/proto/src/{nvsp,rndis,ndis}.rs`, shared with hvsim's netvsp.
 
+// Built with rustc 1.85 by distributions (see vmbus.rs): newer std APIs warn under CLIPPY=1.
+#![warn(clippy::incompatible_msrv)]
 use kernel::prelude::*;
 use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
 use vmbus::{Device, DeviceId, Guid};

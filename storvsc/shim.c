@@ -236,7 +236,7 @@ void rhv_storvsc_schedule_scan(struct Scsi_Host *host)
 
 	spin_lock_irqsave(&hd->lock, flags);
 	if (!hd->removing)
-		queue_work(system_wq, &hd->scan_work);
+		queue_work(system_percpu_wq, &hd->scan_work);
 	spin_unlock_irqrestore(&hd->lock, flags);
 }
 

@@ -311,7 +311,7 @@ void rhv_utils_kvp_dev_withdraw(void)
 /* (Re)arms the daemon timeout; any context. */
 void rhv_utils_kvp_arm_timeout(unsigned int ms)
 {
-	mod_delayed_work(system_wq, &kvp_timeout, msecs_to_jiffies(ms));
+	mod_delayed_work(system_percpu_wq, &kvp_timeout, msecs_to_jiffies(ms));
 }
 
 void rhv_utils_kvp_cancel_timeout(void)

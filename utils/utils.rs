@@ -9,6 +9,8 @@
 //! clock. KVP (kvp.rs) hands the host's requests to the guest's KVP daemon through
 //! `/dev/vmbus/hv_kvp` and answers with what the daemon says.
 
+// Built with rustc 1.85 by distributions (see vmbus.rs): newer std APIs warn under CLIPPY=1.
+#![warn(clippy::incompatible_msrv)]
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
 use vmbus::{Device, DeviceId, Guid, OpenChannel, OpenParams, Packet, PacketHandler, PacketType};

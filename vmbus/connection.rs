@@ -50,7 +50,7 @@ use kernel::sync::{
     new_condvar, new_spinlock, Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex, SpinLock,
 };
 use kernel::time::{delay::fsleep, msecs_to_jiffies, Delta};
-use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
+use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 use zerocopy::IntoBytes;
 
 mod messages;
@@ -353,7 +353,8 @@ impl Connection {
         };
         if queued {
             // Already queued is fine: the worker drains everything.
-            let _ = workqueue::system().enqueue::<Arc<Connection>, 0>(Arc::from(this));
+            let _ = crate::platform::system_percpu_workqueue()
+                .enqueue::<Arc<Connection>, 0>(Arc::from(this));
         }
     }
 

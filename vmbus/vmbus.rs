@@ -24,6 +24,10 @@
 //! this crate's Rust API across the module boundary (the nova-core -> nova-drm pattern, see
 //! the top-level Kbuild).
 
+// Debian builds its kernels with rustc 1.85 (the kernel's .clippy.toml msrv), which our modules
+// must build with too: with CLIPPY=1, any std API stabilised after that version warns.
+#![warn(clippy::incompatible_msrv)]
+
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -65,6 +69,8 @@ module! {
     authors: ["The rhv developers"],
     description: "Hyper-V VMBus core, in Rust",
     license: "GPL",
+    // The ACPI ids of the VMBus device, as hv_vmbus declares them: udev loads us for it.
+    alias: ["acpi*:VMBUS:*", "acpi*:VMBus:*"],
     params: {
         max_version: u32 {
             default: 0x0006_0000,

@@ -134,8 +134,10 @@ impl Connection {
         }
         // Already queued is fine: the worker drains everything.
         let _ = match route {
-            Route::Devices => workqueue::system().enqueue::<Arc<Connection>, 1>(this.clone()),
-            Route::Subchannels => workqueue::system().enqueue::<Arc<Connection>, 2>(this.clone()),
+            Route::Devices => crate::platform::system_percpu_workqueue()
+                .enqueue::<Arc<Connection>, 1>(this.clone()),
+            Route::Subchannels => crate::platform::system_percpu_workqueue()
+                .enqueue::<Arc<Connection>, 2>(this.clone()),
         };
         Ok(())
     }

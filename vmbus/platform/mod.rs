@@ -16,6 +16,15 @@ pub(crate) use bindings::{
     ProbeFn, RawDeviceIdEntry, RemoveFn, RhvChannelDir, RhvVmbusDevice, RhvVmbusDriver, UeventEnv,
 };
 
+/// The per-CPU system workqueue (`system_percpu_wq`): what `schedule_work()` uses, and what
+/// `kernel::workqueue::system()` (`system_wq`) is the deprecated name of — Linux 7.3 warns
+/// when work is queued on the latter.
+pub(crate) fn system_percpu_workqueue() -> &'static kernel::workqueue::Queue {
+    // SAFETY: `system_percpu_wq` is a C global, set up at boot before any module loads and
+    // never freed.
+    unsafe { kernel::workqueue::Queue::from_raw(kernel::bindings::system_percpu_wq) }
+}
+
 /// Whether `cpu` is online.
 pub(crate) fn cpu_online(cpu: kernel::cpu::CpuId) -> bool {
     // SAFETY: `cpu_online` accepts any CPU id below `nr_cpu_ids`, which `CpuId` guarantees.

@@ -466,7 +466,7 @@ impl<'a> RssConfig<'a> {
                 params.indirection_table_size,
             )?;
             let entries = t.len() / 4;
-            if !t.len().is_multiple_of(4) || entries == 0 || entries > RSS_MAX_INDIRECTION_ENTRIES {
+            if t.len() % 4 != 0 || entries == 0 || entries > RSS_MAX_INDIRECTION_ENTRIES {
                 return Err(NdisError::BadLength("indirection table"));
             }
             t
@@ -557,7 +557,7 @@ impl ConfigParameterInfo {
         })?;
         let field = |what, offset: u32, len: u32| {
             let start = offset as usize;
-            if start < core::mem::size_of::<Self>() || !len.is_multiple_of(2) {
+            if start < core::mem::size_of::<Self>() || len % 2 != 0 {
                 return Err(NdisError::BadOffset(what));
             }
             start

@@ -29,11 +29,69 @@ apt_root_versions() {
 	apt_root_cache madison "$1" 2>/dev/null | awk -F'|' '{gsub(/ /,"",$2); print $2}' | sort -Vru
 }
 
+# The Debian mirror: RHV_DEBIAN_MIRROR if set, else the first Debian archive of the system's own
+# apt sources (deb822 .sources and one-line .list files; a source is Debian's when a suite is a
+# Debian release name, security archives skipped), else deb.debian.org. So a machine behind a
+# local mirror or proxy uses it. Prints the URI; says which one and why on stderr.
+debian_mirror() {
+	if [ -n "${RHV_DEBIAN_MIRROR:-}" ]; then
+		info "Debian mirror: $RHV_DEBIAN_MIRROR (RHV_DEBIAN_MIRROR)"
+		echo "$RHV_DEBIAN_MIRROR"
+		return
+	fi
+	local files=() f uri
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] && files+=("$f")
+	done
+	uri=$(debian_mirror_parse "${files[@]}")
+	if [ -n "$uri" ]; then
+		info "Debian mirror: ${uri%% *} (from the system's apt sources, ${uri#* })"
+		echo "${uri%% *}"
+	else
+		info "Debian mirror: http://deb.debian.org/debian (no Debian archive in the system's apt sources)"
+		echo http://deb.debian.org/debian
+	fi
+}
+# debian_mirror_parse FILE...: "URI FILE" of the first Debian archive found, or nothing.
+debian_mirror_parse() {
+	local releases='(buster|bullseye|bookworm|trixie|forky|duke|sid|oldstable|stable|testing|unstable)(-updates|-backports|-proposed-updates)?'
+	local f
+	for f in "$@"; do
+		case $f in
+		*.sources)
+			# deb822: blank-line separated stanzas of "Field: value".
+			awk -v re="^$releases\$" -v file="$f" '
+				function flush() {
+					if (types ~ /(^| )deb( |$)/ && enabled != "no" && uris != "") {
+						n = split(suites, s, " ")
+						for (i = 1; i <= n; i++) if (s[i] ~ re) { split(uris, u, " "); print u[1], file; exit 0 }
+					}
+					types = ""; suites = ""; uris = ""; enabled = ""
+				}
+				/^[ \t]*#/ { next }
+				/^[ \t]*$/ { flush(); next }
+				tolower($1) == "types:" { $1 = ""; types = $0 }
+				tolower($1) == "uris:" { $1 = ""; uris = $0; sub(/^ +/, "", uris) }
+				tolower($1) == "suites:" { $1 = ""; suites = $0 }
+				tolower($1) == "enabled:" { enabled = tolower($2) }
+				END { flush() }' "$f"
+			;;
+		*)
+			# one-line: deb [options] URI suite component...
+			sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" |
+				awk -v re="^$releases\$" -v file="$f" '$1 == "deb" && $3 ~ re { print $2, file; exit }'
+			;;
+		esac
+	done | head -n1
+}
+
 apt_root_init() {
 	mkdir -p "$APT_ROOT"/{etc/apt/sources.list.d,etc/apt/apt.conf.d,etc/apt/preferences.d,lists/partial,cache/archives/partial}
+	local mirror
+	mirror=$(debian_mirror)
 	cat >"$APT_ROOT/etc/apt/sources.list.d/trixie.sources" <<-EOF
 		Types: deb deb-src
-		URIs: http://deb.debian.org/debian
+		URIs: $mirror
 		Suites: trixie trixie-backports
 		Components: main
 		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
@@ -42,11 +100,12 @@ apt_root_init() {
 	cp /var/lib/dpkg/status "$APT_ROOT/status"
 	# Refresh the lists at most once a day: a warm machine must not depend on the network.
 	local stamp=$APT_ROOT/lists/.updated
-	if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
+	# A different mirror than the lists came from needs new lists.
+	if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ] || [ "$(cat "$stamp")" != "$mirror" ]; then
 		info "updating the private apt root's package lists"
 		apt_root_get update >"$APT_ROOT/update.log" 2>&1 ||
 			die "apt-get update of the private apt root failed (see $APT_ROOT/update.log)"
-		touch "$stamp"
+		echo "$mirror" >"$stamp"
 	fi
 }
 

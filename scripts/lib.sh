@@ -30,6 +30,9 @@ RHV_HOST_PACKAGES=(
 	# (bench/run): fio in the guest, and a C compiler for its SysV shm shim; storage-verify's
 	# pattern checker is a static C program (libc.a)
 	e2fsprogs fio gcc libc6-dev
+	# the Debian 13 system of the distro-boot scenario (scripts/distro-image): mmdebstrap builds
+	# it, sfdisk (fdisk) partitions its disk; dnsmasq is the DHCP server on the TAP's host end
+	mmdebstrap fdisk dnsmasq-base
 	# building the patched QEMU
 	libglib2.0-dev libpixman-1-dev ninja-build libfdt-dev zlib1g-dev python3-venv dpkg-dev pkg-config patch
 )

@@ -74,7 +74,7 @@ mod tests {
     }
 
     #[test]
-    fn a_teardown_cut_short_by_a_rescind_leaks_the_pages() {
+    fn a_teardown_cut_short_by_a_rescind_never_frees_the_pages() {
         // GPADL_TEARDOWN went out, then the channel's rescind ended the wait (or it timed
         // out): the host may still hold the GPADL.
         assert_eq!(

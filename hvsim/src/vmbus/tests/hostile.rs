@@ -5,22 +5,7 @@ use super::*;
 
 /// Posts a GPADL_HEADER for `pfns` (one message) and returns every message the host sent.
 fn gpadl_header(g: &mut Guest, relid: u32, gpadl: u32, pfns: &[u64]) -> Vec<Posted> {
-    let mut h = proto::GpadlHeader::new_zeroed();
-    h.header = proto::MessageHeader::new(MessageType::GpadlHeader);
-    h.child_relid = relid;
-    h.gpadl = gpadl;
-    h.rangecount = 1;
-    h.range_buflen = (8 + 8 * pfns.len()) as u16;
-    let mut bytes = h.as_bytes().to_vec();
-    bytes.extend_from_slice(
-        proto::GpaRange {
-            byte_count: pfns.len() as u32 * 4096,
-            byte_offset: 0,
-        }
-        .as_bytes(),
-    );
-    bytes.extend(pfns.iter().flat_map(|p| p.to_le_bytes()));
-    assert_eq!(g.post_raw(g.msg_conn_id, &bytes), HvStatus::Success);
+    g.post_gpadl_header(relid, gpadl, pfns.len(), pfns);
     g.take()
 }
 

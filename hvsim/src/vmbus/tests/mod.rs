@@ -411,28 +411,34 @@ impl Guest {
         first
     }
 
-    /// `create_gpadl_header()` + `__vmbus_establish_gpadl()`: one range of whole pages,
-    /// split over header and body messages. Returns (id, creation status).
-    pub fn create_gpadl(&mut self, relid: u32, pfns: &[u64]) -> (u32, u32) {
-        let id = self.next_gpadl;
-        self.next_gpadl += 1;
-        let (first, rest) = pfns.split_at(pfns.len().min(proto::GPADL_HEADER_MAX_PFNS));
+    /// Posts the GPADL_HEADER of GPADL `gpadl`: one range of `total` whole pages, of which
+    /// the message carries the first PFNs, `first` (the rest follow in GPADL_BODY messages).
+    pub fn post_gpadl_header(&mut self, relid: u32, gpadl: u32, total: usize, first: &[u64]) {
         let mut h = proto::GpadlHeader::new_zeroed();
         h.header = proto::MessageHeader::new(MessageType::GpadlHeader);
         h.child_relid = relid;
-        h.gpadl = id;
+        h.gpadl = gpadl;
         h.rangecount = 1;
-        h.range_buflen = (8 + 8 * pfns.len()) as u16;
+        h.range_buflen = (8 + 8 * total) as u16;
         let mut bytes = h.as_bytes().to_vec();
         bytes.extend_from_slice(
             proto::GpaRange {
-                byte_count: pfns.len() as u32 * 4096,
+                byte_count: total as u32 * 4096,
                 byte_offset: 0,
             }
             .as_bytes(),
         );
         bytes.extend(first.iter().flat_map(|p| p.to_le_bytes()));
         assert_eq!(self.post_raw(self.msg_conn_id, &bytes), HvStatus::Success);
+    }
+
+    /// `create_gpadl_header()` + `__vmbus_establish_gpadl()`: one range of whole pages,
+    /// split over header and body messages. Returns (id, creation status).
+    pub fn create_gpadl(&mut self, relid: u32, pfns: &[u64]) -> (u32, u32) {
+        let id = self.next_gpadl;
+        self.next_gpadl += 1;
+        let (first, rest) = pfns.split_at(pfns.len().min(proto::GPADL_HEADER_MAX_PFNS));
+        self.post_gpadl_header(relid, id, pfns.len(), first);
         for chunk in rest.chunks(proto::GPADL_BODY_MAX_PFNS) {
             let mut b = proto::GpadlBody::new_zeroed();
             b.header = proto::MessageHeader::new(MessageType::GpadlBody);
